@@ -1,0 +1,91 @@
+//! The hub's error type with stable protocol codes, shared by HTTP, WebSocket and SSE replies.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// An error a client can see. `code()` is the stable string of PROTOCOL.md.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HubError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    UnknownType(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("not subscribed to this session")]
+    NotSubscribed,
+    #[error("a run is active")]
+    Busy,
+    #[error("no active run")]
+    NoActiveRun,
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl HubError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            HubError::BadRequest(_) => "bad_request",
+            HubError::UnknownType(_) => "unknown_type",
+            HubError::TooLarge(_) => "too_large",
+            HubError::NotFound(_) => "not_found",
+            HubError::Forbidden(_) => "forbidden",
+            HubError::Unauthorized(_) => "unauthorized",
+            HubError::NotSubscribed => "not_subscribed",
+            HubError::Busy => "busy",
+            HubError::NoActiveRun => "no_active_run",
+            HubError::RateLimited(_) => "rate_limited",
+            HubError::Unavailable(_) => "unavailable",
+            HubError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            HubError::BadRequest(_) | HubError::UnknownType(_) => StatusCode::BAD_REQUEST,
+            HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            HubError::NotFound(_) => StatusCode::NOT_FOUND,
+            HubError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HubError::NotSubscribed | HubError::Busy | HubError::NoActiveRun => {
+                StatusCode::CONFLICT
+            }
+            HubError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            HubError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn session_not_found() -> Self {
+        HubError::NotFound("no such session".into())
+    }
+
+    /// The REST body: `{"error":{"code","message"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
+    }
+}
+
+impl From<crate::store::StoreError> for HubError {
+    fn from(e: crate::store::StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        HubError::Internal("storage failure".into())
+    }
+}
+
+impl IntoResponse for HubError {
+    fn into_response(self) -> Response {
+        (self.status(), Json(self.body())).into_response()
+    }
+}

@@ -1,0 +1,106 @@
+//! sessionhub: a WebSocket-first real-time session hub for AI agent chat.
+//!
+//! Crate map (dependency rule: `transport -> session -> {store, agent}`):
+//! - [`config`]: typed configuration (clap, env vars).
+//! - [`session`]: one actor per session; [`session::Hub`] is the facade transports use.
+//! - [`store`]: persistence (sled) behind the [`store::Store`] trait.
+//! - [`agent`]: the [`agent::Agent`] trait and its implementations.
+//! - [`transport`]: WebSocket, SSE, ChatKit, AG-UI and REST adapters.
+//! - [`auth`], [`error`], [`telemetry`]: identity, error codes, logs and metrics.
+
+pub mod agent;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod session;
+pub mod store;
+pub mod telemetry;
+pub mod transport;
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::{TcpListener, TcpSocket};
+
+use crate::agent::scripted::ScriptedAgent;
+use crate::agent::Agent;
+use crate::config::{AgentKind, Config, Durability};
+use crate::session::Hub;
+use crate::store::{SledStore, Store};
+use crate::telemetry::Metrics;
+use crate::transport::{AppState, Signals};
+
+/// Listen backlog: tokio's default of 128 turns a burst of connects into 1 s SYN retries.
+const BACKLOG: u32 = 4096;
+
+/// Bind a listener with a deep accept backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// The agent the config asks for.
+pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
+    match config.agent {
+        AgentKind::Scripted => Ok(Arc::new(ScriptedAgent {
+            deltas: config.scripted_deltas,
+            delay: std::time::Duration::from_millis(config.scripted_delay_ms),
+            stamp: config.scripted_stamp,
+        })),
+        AgentKind::Openai => anyhow::bail!("--agent openai is not available in this build yet"),
+    }
+}
+
+/// Open the store (running crash recovery) and build the hub.
+pub fn build_hub(config: Config) -> anyhow::Result<Hub> {
+    let agent = build_agent(&config)?;
+    let store = SledStore::open(&config.data_dir, config.durability == Durability::On)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let recovery = store.recover().context("recovering the store")?;
+    tracing::info!(
+        clean = recovery.clean,
+        generation = recovery.generation,
+        interrupted_items = recovery.interrupted_items,
+        "store opened"
+    );
+    let store: Arc<dyn Store> = store;
+    Ok(Hub::new(Arc::new(config), store, agent, Arc::new(Metrics::new())))
+}
+
+/// Serve until `shutdown` completes, then shut down as a protocol: stop accepting, let the
+/// actors drain (runs finish within the drain timeout or end `interrupted`), close connections
+/// with 1012, and record a clean shutdown in the store.
+pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let signals = Signals::default();
+    let state = AppState { hub: hub.clone(), signals: signals.clone() };
+    let app = transport::router(state);
+    let stopping = signals.stopping.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(stopping.clone().cancelled_owned())
+            .into_future(),
+    );
+    shutdown.await;
+    tracing::info!("shutting down");
+    stopping.cancel();
+    hub.shutdown().await;
+    signals.close_conns.cancel();
+    signals.tracker.close();
+    let grace = hub.config().close_timeout() + std::time::Duration::from_secs(1);
+    if tokio::time::timeout(grace, signals.tracker.wait()).await.is_err() {
+        tracing::warn!("connections still open after the close timeout");
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "server error at shutdown"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "server task failed"),
+        Err(_) => tracing::warn!("HTTP server did not stop within the grace period"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! Binary entry point: parse the config, set up tracing, bind, serve until SIGINT or SIGTERM.
+
+use clap::Parser;
+use sessionhub::config::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    sessionhub::telemetry::init(config.log_format);
+    let addr = config.addr;
+    let hub = sessionhub::build_hub(config)?;
+    let listener = sessionhub::bind(addr).map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "sessionhub listening");
+    sessionhub::serve(listener, hub, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => futures::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

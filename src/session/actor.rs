@@ -1,0 +1,479 @@
+//! The session actor: owns one session's record, subscribers, replay tail, active run and
+//! queue. Everything that changes the session happens here, one command at a time, so events
+//! get gap-free seqs and every subscriber sees them in one order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Weak};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::event::{now_ms, now_rfc3339, Ack, Event, EventBody, Item, ItemStatus, Position, ResumeKind, Role, Snapshot};
+use super::handle::{Command, SessionHandle};
+use super::hub::{ItemOrder, ItemsPage, ItemsQuery, SendRequest};
+use super::outbox::{Outbound, PushError, Subscriber};
+use super::registry::Registry;
+use super::run::{ActiveRun, PendingRun};
+use super::{new_epoch, new_id};
+use crate::agent::Agent;
+use crate::config::{BusyPolicy, Config};
+use crate::error::HubError;
+use crate::store::{IdemRecord, ItemRange, SessionRecord, Store, StoredItem, WriteBatch};
+use crate::telemetry::Metrics;
+
+/// What every actor shares: the store, the agent, the config and the metrics.
+pub(crate) struct Shared {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) agent: Arc<dyn Agent>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+pub(crate) struct Actor {
+    pub(super) id: String,
+    pub(super) record: SessionRecord,
+    pub(super) shared: Arc<Shared>,
+    registry: Weak<Registry>,
+    actor_id: u64,
+    /// Commands from handles; closed when the actor stops.
+    rx: mpsc::Receiver<Command>,
+    subscribers: Vec<Subscriber>,
+    /// The most recent events, for replay on resume.
+    tail: VecDeque<Arc<Event>>,
+    pub(super) active: Option<ActiveRun>,
+    pub(super) queue: VecDeque<PendingRun>,
+    last_activity: Instant,
+    /// Set once a shutdown was asked for; answered when the actor stops.
+    pub(super) stopping: Option<tokio::sync::oneshot::Sender<()>>,
+    stop_deadline: Option<Instant>,
+}
+
+/// Why the actor's loop ends.
+enum Exit {
+    Evicted,
+    Deleted,
+    Stopped,
+}
+
+impl Actor {
+    pub(crate) fn spawn(
+        mut record: SessionRecord,
+        shared: Arc<Shared>,
+        registry: Weak<Registry>,
+        actor_id: u64,
+    ) -> SessionHandle {
+        // A record from an earlier generation (the process crashed since it was written) may be
+        // behind the seqs clients saw: continuity is not guaranteed, so start a new epoch.
+        let generation = shared.store.generation();
+        if record.generation != generation {
+            record.epoch = new_epoch();
+            record.head_seq = 0;
+            record.generation = generation;
+        }
+        let (tx, rx) = mpsc::channel(shared.config.command_queue);
+        let handle = SessionHandle {
+            owner: record.owner.as_str().into(),
+            actor_id,
+            tx,
+        };
+        let actor = Actor {
+            id: record.id.clone(),
+            record,
+            shared,
+            registry,
+            actor_id,
+            rx,
+            subscribers: Vec::new(),
+            tail: VecDeque::new(),
+            active: None,
+            queue: VecDeque::new(),
+            last_activity: Instant::now(),
+            stopping: None,
+            stop_deadline: None,
+        };
+        tokio::spawn(actor.run());
+        handle
+    }
+
+    async fn run(mut self) {
+        self.shared.metrics.sessions_live.inc();
+        let mut checkpoint = tokio::time::interval(self.shared.config.checkpoint());
+        checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let exit = loop {
+            let idle_at = self.last_activity + self.shared.config.idle_evict();
+            let evictable = self.is_idle();
+            let stop_at = self.stop_deadline;
+            tokio::select! {
+                cmd = self.rx.recv() => {
+                    self.last_activity = Instant::now();
+                    match cmd {
+                        Some(cmd) => if let Some(exit) = self.handle(cmd).await { break exit },
+                        None => break Exit::Stopped,
+                    }
+                }
+                msg = ActiveRun::recv(&mut self.active) => {
+                    self.last_activity = Instant::now();
+                    self.on_run_msg(msg).await;
+                    if self.stopping.is_some() && self.active.is_none() { break Exit::Stopped }
+                }
+                _ = checkpoint.tick(), if self.active.is_some() => self.checkpoint(),
+                _ = tokio::time::sleep_until(idle_at), if evictable => {
+                    self.prune_closed();
+                    if self.is_idle() && self.rx.is_empty() { break Exit::Evicted }
+                    self.last_activity = Instant::now();
+                }
+                _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
+                    self.interrupt_for_shutdown().await;
+                    break Exit::Stopped;
+                }
+            }
+        };
+        self.stop(exit);
+    }
+
+    fn is_idle(&self) -> bool {
+        self.active.is_none() && self.queue.is_empty() && self.stopping.is_none() && self.subscribers.iter().all(|s| s.outbox.is_closed())
+    }
+
+    fn prune_closed(&mut self) {
+        self.subscribers.retain(|s| !s.outbox.is_closed());
+    }
+
+    /// Leave the registry and drop unanswered commands (their callers retry on a new actor).
+    fn stop(mut self, exit: Exit) {
+        if !matches!(exit, Exit::Deleted) {
+            self.persist_record();
+        }
+        if let Some(reg) = self.registry.upgrade() {
+            reg.remove(&self.id, self.actor_id);
+        }
+        self.rx.close();
+        while self.rx.try_recv().is_ok() {}
+        if let Some(done) = self.stopping.take() {
+            let _ = done.send(());
+        }
+        self.shared.metrics.sessions_live.dec();
+    }
+
+    pub(super) fn persist_record(&self) {
+        let batch = WriteBatch {
+            session: Some(self.record.clone()),
+            ..Default::default()
+        };
+        if let Err(e) = self.shared.store.write(batch) {
+            tracing::error!(session_id = %self.id, error = %e, "persisting session record failed");
+        }
+    }
+
+    async fn handle(&mut self, cmd: Command) -> Option<Exit> {
+        match cmd {
+            Command::Subscribe { sub, since, reply_ref, respond_to } => {
+                let _ = respond_to.send(self.subscribe(sub, since, reply_ref));
+            }
+            Command::Unsubscribe { conn_id, respond_to } => {
+                let before = self.subscribers.len();
+                self.subscribers.retain(|s| s.conn_id() != conn_id);
+                let _ = respond_to.send(before != self.subscribers.len());
+            }
+            Command::Send { req, respond_to } => {
+                let r = self.send(req).await;
+                let _ = respond_to.send(r);
+            }
+            Command::Cancel { run_id, respond_to } => {
+                let r = self.cancel(run_id).await;
+                let _ = respond_to.send(r);
+            }
+            Command::Info { respond_to } => {
+                let _ = respond_to.send(self.record.clone());
+            }
+            Command::Update { title, metadata, respond_to } => {
+                let r = self.update(title, metadata).await;
+                let _ = respond_to.send(r);
+            }
+            Command::Items { query, respond_to } => {
+                let _ = respond_to.send(self.items(&query));
+            }
+            Command::Delete { respond_to } => {
+                self.delete().await;
+                let _ = respond_to.send(());
+                return Some(Exit::Deleted);
+            }
+            Command::Shutdown { respond_to } => {
+                self.stopping = Some(respond_to);
+                self.begin_shutdown();
+                if self.active.is_none() {
+                    return Some(Exit::Stopped);
+                }
+                self.stop_deadline = Some(Instant::now() + self.shared.config.drain());
+            }
+        }
+        None
+    }
+
+    /// Sequence an event, keep it for replay and queue it to every subscriber without waiting.
+    pub(super) fn emit(&mut self, body: EventBody) -> Arc<Event> {
+        self.record.head_seq += 1;
+        let ev = Arc::new(Event::new(&self.id, &self.record.epoch, self.record.head_seq, now_ms(), body));
+        self.tail.push_back(ev.clone());
+        while self.tail.len() > self.shared.config.replay_tail {
+            self.tail.pop_front();
+        }
+        let mut delivered = 0u64;
+        self.subscribers.retain(|s| match s.outbox.try_push(Outbound::Event(ev.clone())) {
+            Ok(()) => {
+                delivered += 1;
+                true
+            }
+            Err(PushError::Overflow) => {
+                tracing::info!(session_id = %ev.session, conn_id = s.conn_id(), "slow consumer dropped");
+                false
+            }
+            Err(PushError::Closed) => false,
+        });
+        self.shared.metrics.events_fanned_out.inc_by(delivered);
+        ev
+    }
+
+    fn subscribe(&mut self, sub: Subscriber, since: Option<Position>, reply_ref: Option<serde_json::Value>) -> Result<(), HubError> {
+        if self.stopping.is_some() {
+            return Err(HubError::Unavailable("the hub is shutting down".into()));
+        }
+        self.subscribers.retain(|s| s.conn_id() != sub.conn_id());
+        let head = self.record.head_seq;
+        let replay_from = since.and_then(|p| self.replay_start(&p, head));
+        let resume = if replay_from.is_some() { ResumeKind::Replay } else { ResumeKind::Snapshot };
+        let mut frames = vec![Outbound::Subscribed {
+            session: self.id.clone(),
+            epoch: self.record.epoch.clone(),
+            head_seq: head,
+            resume,
+            reply_ref,
+        }];
+        match replay_from {
+            Some(after) => frames.extend(self.tail.iter().filter(|e| e.seq > after).map(|e| Outbound::Event(e.clone()))),
+            None => frames.push(Outbound::Snapshot(Arc::new(self.snapshot()?))),
+        }
+        for f in frames {
+            if f_push_failed(&sub, f) {
+                return Ok(());
+            }
+        }
+        self.subscribers.push(sub);
+        Ok(())
+    }
+
+    /// The seq after which replay starts, when the tail can serve `since`.
+    fn replay_start(&self, since: &Position, head: u64) -> Option<u64> {
+        if since.epoch != self.record.epoch || since.seq > head {
+            return None;
+        }
+        if since.seq == head {
+            return Some(head);
+        }
+        let oldest = self.tail.front()?.seq;
+        let missing = (head - since.seq) as usize;
+        // Replay only what fits comfortably in the connection's queue; beyond that a snapshot
+        // is both smaller and safer.
+        (since.seq + 1 >= oldest && missing <= self.shared.config.outbound_frames / 2).then_some(since.seq)
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, HubError> {
+        let limit = self.shared.config.snapshot_items;
+        let (page, has_more) = self.shared.store.list_items(&self.id, &ItemRange { limit: limit + 1, descending: true, ..Default::default() })?;
+        let active_id = self.active.as_ref().map(|a| a.item.id.as_str());
+        let mut items: Vec<Item> = page
+            .into_iter()
+            .map(|s| s.item)
+            .filter(|i| i.status != ItemStatus::Streaming && Some(i.id.as_str()) != active_id)
+            .take(limit)
+            .collect();
+        items.reverse();
+        Ok(Snapshot {
+            session: self.id.clone(),
+            epoch: self.record.epoch.clone(),
+            seq: self.record.head_seq,
+            title: self.record.title.clone(),
+            items,
+            has_more,
+            active_run: self.active.as_ref().map(|a| a.snapshot()),
+            queued: self.queue.iter().map(|q| q.snapshot()).collect(),
+        })
+    }
+
+    async fn send(&mut self, req: SendRequest) -> Result<Ack, HubError> {
+        if self.stopping.is_some() {
+            return Err(HubError::Unavailable("the hub is shutting down".into()));
+        }
+        if let Some(orig) = self.shared.store.get_idem(&self.id, &req.client_msg_id)? {
+            if orig.text != req.text {
+                return Err(HubError::BadRequest("client_msg_id was already used with a different text".into()));
+            }
+            let ack = Ack {
+                session: self.id.clone(),
+                client_msg_id: req.client_msg_id.clone(),
+                item_id: orig.item_id,
+                epoch: orig.epoch,
+                seq: orig.seq,
+                duplicate: true,
+                run_id: orig.run_id,
+            };
+            self.push_ack(&req, &ack);
+            return Ok(ack);
+        }
+        let policy = req.on_busy.unwrap_or(self.shared.config.busy_policy);
+        let busy = self.active.is_some();
+        if busy && policy == BusyPolicy::Reject {
+            return Err(HubError::Busy);
+        }
+        let now = now_rfc3339();
+        let ord = self.record.next_ord;
+        let item = Item {
+            id: new_id("itm"),
+            role: Role::User,
+            text: req.text.clone(),
+            status: ItemStatus::Complete,
+            created_at: now.clone(),
+            client_msg_id: Some(req.client_msg_id.clone()),
+            run_id: None,
+            reply_to: None,
+            finish_reason: None,
+            usage: None,
+            error_code: None,
+        };
+        let run_id = new_id("run");
+        let seq = self.record.head_seq + 1;
+        let first_message = self.record.title.is_none() && ord == 0;
+        let mut record = self.record.clone();
+        record.next_ord += 1;
+        record.updated_at = now;
+        if first_message {
+            record.title = Some(title_from(&req.text));
+        }
+        let idem = IdemRecord {
+            item_id: item.id.clone(),
+            epoch: record.epoch.clone(),
+            seq,
+            text: req.text.clone(),
+            run_id: Some(run_id.clone()),
+        };
+        self.shared.store.write(WriteBatch {
+            session: Some(record.clone()),
+            items: vec![StoredItem { ord, item: item.clone() }],
+            idem: vec![(self.id.clone(), req.client_msg_id.clone(), idem)],
+            ..Default::default()
+        })?;
+        self.shared.store.barrier().await?;
+        self.record = record;
+        let ack = Ack {
+            session: self.id.clone(),
+            client_msg_id: req.client_msg_id.clone(),
+            item_id: item.id.clone(),
+            epoch: self.record.epoch.clone(),
+            seq,
+            duplicate: false,
+            run_id: Some(run_id.clone()),
+        };
+        self.push_ack(&req, &ack);
+        let item_id = item.id.clone();
+        self.emit(EventBody::Message { item });
+        if first_message {
+            self.emit(EventBody::SessionUpdated { title: self.record.title.clone() });
+        }
+        let pending = PendingRun { run_id, reply_to: item_id, reply_ord: ord };
+        if !busy {
+            self.start_run(pending);
+        } else if policy == BusyPolicy::Interrupt {
+            self.cancel_active(super::run::CancelReason::Interrupted).await;
+            self.start_run(pending);
+        } else {
+            self.emit(EventBody::RunQueued { run_id: pending.run_id.clone(), reply_to: pending.reply_to.clone() });
+            self.queue.push_back(pending);
+        }
+        Ok(ack)
+    }
+
+    /// On the sender's connection the ack goes just before the `message` event.
+    fn push_ack(&self, req: &SendRequest, ack: &Ack) {
+        let Some(to) = &req.ack_to else { return };
+        if let Some(s) = self.subscribers.iter().find(|s| s.conn_id() == to.conn_id) {
+            let _ = s.outbox.try_push(Outbound::Ack { ack: ack.clone(), reply_ref: to.reply_ref.clone() });
+        }
+    }
+
+    async fn update(&mut self, title: Option<Option<String>>, metadata: Option<serde_json::Value>) -> Result<SessionRecord, HubError> {
+        let title_changed = title.as_ref().is_some_and(|t| *t != self.record.title);
+        if let Some(t) = title {
+            self.record.title = t;
+        }
+        if metadata.is_some() {
+            self.record.metadata = metadata;
+        }
+        self.record.updated_at = now_rfc3339();
+        self.persist_record();
+        self.shared.store.barrier().await?;
+        if title_changed {
+            self.emit(EventBody::SessionUpdated { title: self.record.title.clone() });
+        }
+        Ok(self.record.clone())
+    }
+
+    fn items(&self, q: &ItemsQuery) -> Result<ItemsPage, HubError> {
+        let store = &self.shared.store;
+        let ord_of = |id: &Option<String>| -> Result<Option<u64>, HubError> {
+            match id {
+                None => Ok(None),
+                Some(id) => store.item_ord(&self.id, id)?.map(Some).ok_or_else(|| HubError::BadRequest(format!("unknown item id {id}"))),
+            }
+        };
+        let range = ItemRange { before: ord_of(&q.before)?, after: ord_of(&q.after)?, limit: q.limit, descending: q.order == ItemOrder::Desc };
+        let (page, has_more) = store.list_items(&self.id, &range)?;
+        let items = page
+            .into_iter()
+            .map(|s| match &self.active {
+                Some(a) if a.item.id == s.item.id => a.item.clone(),
+                _ => s.item,
+            })
+            .collect();
+        Ok(ItemsPage { items, has_more })
+    }
+
+    async fn delete(&mut self) {
+        if let Some(run) = self.active.take() {
+            run.abort();
+            self.shared.metrics.runs_active.dec();
+        }
+        self.queue.clear();
+        if let Err(e) = self.shared.store.delete_session(&self.record) {
+            tracing::error!(session_id = %self.id, error = %e, "deleting session failed");
+        }
+        let _ = self.shared.store.barrier().await;
+        self.emit(EventBody::SessionDeleted {});
+        self.subscribers.clear();
+    }
+}
+
+/// Push one subscribe frame; true when the connection can take no more.
+fn f_push_failed(sub: &Subscriber, f: Outbound) -> bool {
+    sub.outbox.try_push(f).is_err()
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}
+
+/// A title from a first message: its first line, cut at a word boundary near 48 characters.
+fn title_from(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("New chat");
+    if line.chars().count() <= 48 {
+        return line.to_owned();
+    }
+    let cut: String = line.chars().take(48).collect();
+    match cut.rfind(' ') {
+        Some(i) if i > 16 => format!("{}…", &cut[..i]),
+        _ => format!("{cut}…"),
+    }
+}
+

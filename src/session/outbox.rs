@@ -1,0 +1,215 @@
+//! Per-connection bounded outbound queues, shared by every session a connection subscribes to.
+//!
+//! The session actor pushes with [`Outbox::try_push`] and never waits: a full queue (frames or
+//! bytes) marks the connection as overflowed, every later push fails, and the transport's
+//! writer closes the connection (WebSocket 4008) after the frames already queued. The
+//! transport's own replies use [`Outbox::push`], which waits for room.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify};
+
+use super::event::{Ack, Event, ResumeKind, Snapshot};
+
+/// Something a connection must write, in order.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A sequenced event (pre-rendered JSON inside).
+    Event(Arc<Event>),
+    /// The direct reply to `subscribe`; replay events or a snapshot follow it.
+    Subscribed {
+        session: String,
+        epoch: String,
+        head_seq: u64,
+        resume: ResumeKind,
+        reply_ref: Option<Value>,
+    },
+    Snapshot(Arc<Snapshot>),
+    /// The direct reply to `send`, queued by the actor just before the `message` event.
+    Ack { ack: Ack, reply_ref: Option<Value> },
+    /// Any other direct reply, rendered by the transport.
+    Reply(Bytes),
+}
+
+impl Outbound {
+    /// Rough byte cost, for the queue's byte bound.
+    fn cost(&self) -> usize {
+        match self {
+            Outbound::Event(e) => e.json.len(),
+            Outbound::Snapshot(s) => 256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>(),
+            Outbound::Reply(b) => b.len(),
+            Outbound::Subscribed { .. } | Outbound::Ack { .. } => 192,
+        }
+    }
+}
+
+/// Why a push failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue is full: the connection is a slow consumer and is being closed.
+    Overflow,
+    /// The connection is gone.
+    Closed,
+}
+
+#[derive(Debug)]
+struct Shared {
+    conn_id: u64,
+    bytes: AtomicUsize,
+    max_bytes: usize,
+    overflowed: AtomicBool,
+    /// Wakes the writer when the queue overflows.
+    overflow: Notify,
+}
+
+/// The sending side, cloned into every session the connection subscribes to.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    tx: mpsc::Sender<Outbound>,
+    shared: Arc<Shared>,
+}
+
+/// The receiving side, owned by the connection's writer.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    rx: mpsc::Receiver<Outbound>,
+    shared: Arc<Shared>,
+}
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A fresh connection id, unique in this process.
+pub fn next_conn_id() -> u64 {
+    NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Outbox {
+    /// A queue of at most `max_frames` frames and about `max_bytes` bytes.
+    pub fn channel(max_frames: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
+        let (tx, rx) = mpsc::channel(max_frames.max(1));
+        let shared = Arc::new(Shared {
+            conn_id: next_conn_id(),
+            bytes: AtomicUsize::new(0),
+            max_bytes,
+            overflowed: AtomicBool::new(false),
+            overflow: Notify::new(),
+        });
+        (
+            Outbox {
+                tx,
+                shared: shared.clone(),
+            },
+            OutboxReceiver { rx, shared },
+        )
+    }
+
+    pub fn conn_id(&self) -> u64 {
+        self.shared.conn_id
+    }
+
+    /// Queue without waiting; on overflow the connection is marked for closing.
+    pub fn try_push(&self, item: Outbound) -> Result<(), PushError> {
+        if self.shared.overflowed.load(Ordering::Acquire) {
+            return Err(PushError::Overflow);
+        }
+        let cost = item.cost();
+        let before = self.shared.bytes.fetch_add(cost, Ordering::AcqRel);
+        if before + cost > self.shared.max_bytes && before > 0 {
+            self.shared.bytes.fetch_sub(cost, Ordering::AcqRel);
+            self.mark_overflow();
+            return Err(PushError::Overflow);
+        }
+        match self.tx.try_send(item) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shared.bytes.fetch_sub(cost, Ordering::AcqRel);
+                self.mark_overflow();
+                Err(PushError::Overflow)
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.shared.bytes.fetch_sub(cost, Ordering::AcqRel);
+                Err(PushError::Closed)
+            }
+        }
+    }
+
+    /// Queue, waiting for room. For a transport's own direct replies.
+    pub async fn push(&self, item: Outbound) -> Result<(), PushError> {
+        let cost = item.cost();
+        self.shared.bytes.fetch_add(cost, Ordering::AcqRel);
+        self.tx.send(item).await.map_err(|_| {
+            self.shared.bytes.fetch_sub(cost, Ordering::AcqRel);
+            PushError::Closed
+        })
+    }
+
+    /// Completes once the queue has overflowed.
+    pub async fn wait_overflow(&self) {
+        wait_flag(&self.shared).await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed() || self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    fn mark_overflow(&self) {
+        if !self.shared.overflowed.swap(true, Ordering::AcqRel) {
+            self.shared.overflow.notify_waiters();
+        }
+    }
+}
+
+impl OutboxReceiver {
+    /// The next frame; `None` when every sender is gone.
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.recv().await?;
+        self.shared.bytes.fetch_sub(item.cost(), Ordering::AcqRel);
+        Some(item)
+    }
+
+    /// The next frame if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.try_recv().ok()?;
+        self.shared.bytes.fetch_sub(item.cost(), Ordering::AcqRel);
+        Some(item)
+    }
+
+    pub fn overflowed(&self) -> bool {
+        self.shared.overflowed.load(Ordering::Acquire)
+    }
+
+    /// Completes once the queue has overflowed.
+    pub async fn wait_overflow(&self) {
+        wait_flag(&self.shared).await
+    }
+
+    /// Stop accepting frames; queued frames can still be read.
+    pub fn close(&mut self) {
+        self.rx.close();
+    }
+}
+
+async fn wait_flag(shared: &Shared) {
+    loop {
+        let notified = shared.overflow.notified();
+        if shared.overflowed.load(Ordering::Acquire) {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// A connection's membership in one session: where the actor sends its events.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub outbox: Outbox,
+}
+
+impl Subscriber {
+    pub fn conn_id(&self) -> u64 {
+        self.outbox.conn_id()
+    }
+}

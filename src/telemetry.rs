@@ -1,0 +1,123 @@
+//! Tracing set-up and the Prometheus metrics registry exposed at `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// Install the global tracing subscriber. `RUST_LOG` overrides the default `info` level.
+/// Prompt and completion text are logged only at `debug` or below.
+pub fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TransportLabel {
+    pub transport: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TokenLabel {
+    pub kind: String,
+}
+
+/// Every metric the hub exports. Cheap to update from any task (atomics inside).
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Family<TransportLabel, Gauge>,
+    pub sessions_live: Gauge,
+    pub runs_active: Gauge,
+    pub runs_finished: Family<OutcomeLabel, Counter>,
+    pub events_fanned_out: Counter,
+    pub slow_consumer_closes: Counter,
+    pub tokens: Family<TokenLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sessionhub");
+        let connections = Family::<TransportLabel, Gauge>::default();
+        let sessions_live = Gauge::default();
+        let runs_active = Gauge::default();
+        let runs_finished = Family::<OutcomeLabel, Counter>::default();
+        let events_fanned_out = Counter::default();
+        let slow_consumer_closes = Counter::default();
+        let tokens = Family::<TokenLabel, Counter>::default();
+        registry.register("connections", "Open client connections", connections.clone());
+        registry.register("sessions_live", "Session actors loaded in memory", sessions_live.clone());
+        registry.register("runs_active", "Runs streaming right now", runs_active.clone());
+        registry.register("runs_finished", "Runs ended, by outcome", runs_finished.clone());
+        registry.register(
+            "events_fanned_out",
+            "Sequenced events queued to subscribers",
+            events_fanned_out.clone(),
+        );
+        registry.register(
+            "slow_consumer_closes",
+            "Connections closed because their outbound queue overflowed",
+            slow_consumer_closes.clone(),
+        );
+        registry.register("tokens", "Upstream model tokens, by kind", tokens.clone());
+        Metrics {
+            registry,
+            connections,
+            sessions_live,
+            runs_active,
+            runs_finished,
+            events_fanned_out,
+            slow_consumer_closes,
+            tokens,
+        }
+    }
+
+    pub fn connection_gauge(&self, transport: &str) -> Gauge {
+        self.connections
+            .get_or_create(&TransportLabel {
+                transport: transport.to_owned(),
+            })
+            .clone()
+    }
+
+    pub fn run_finished(&self, outcome: &str) {
+        self.runs_finished
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn count_usage(&self, usage: &crate::agent::Usage) {
+        for (kind, n) in [("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens)] {
+            self.tokens
+                .get_or_create(&TokenLabel { kind: kind.to_owned() })
+                .inc_by(n);
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,75 @@
+//! Thin adapters, I/O only: each transport translates its wire format to `Hub` calls and
+//! renders the session events back. Protocol rules live in the session actor.
+
+pub(crate) mod rest;
+pub(crate) mod sse;
+pub mod wire;
+pub(crate) mod ws;
+mod ws_frames;
+
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Method};
+use axum::routing::get;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::session::Hub;
+
+/// Shutdown coordination shared by every connection.
+#[derive(Clone, Default)]
+pub struct Signals {
+    /// Stop accepting new connections and requests; `/readyz` turns 503.
+    pub stopping: CancellationToken,
+    /// Close open connections (WebSocket 1012, SSE streams end), after the actors drained.
+    pub close_conns: CancellationToken,
+    /// Every upgraded connection, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Hub,
+    pub signals: Signals,
+}
+
+/// The whole HTTP surface.
+pub fn router(state: AppState) -> Router {
+    let cfg = state.hub.config().clone();
+    let static_files = Router::new()
+        .fallback_service(ServeDir::new(&cfg.static_dir))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+    Router::new()
+        .route("/v1/ws", get(ws::upgrade))
+        .merge(rest::routes())
+        .merge(sse::routes())
+        .with_state(state)
+        .merge(static_files)
+        .layer(cors(&cfg.cors_origins))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_body_bytes))
+}
+
+/// CORS for cross-origin front ends: exact-match allowlist, never a wildcard.
+fn cors(origins: &[String]) -> CorsLayer {
+    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(list))
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::HeaderName::from_static("chatkit-frame-instance-id"),
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([
+            header::HeaderName::from_static(sse::RESUME_HEADER),
+            header::HeaderName::from_static(sse::EPOCH_HEADER),
+            header::HeaderName::from_static(sse::HEAD_SEQ_HEADER),
+        ])
+        .max_age(Duration::from_secs(600))
+}

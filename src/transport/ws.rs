@@ -1,0 +1,267 @@
+//! `GET /v1/ws`: the native WebSocket transport. One reader and one writer per connection;
+//! the reader turns client frames into `Hub` calls (see `ws_frames`), the writer drains the
+//! connection's bounded outbox, batching frames (feed several, flush once).
+//!
+//! Closing: a Close from the client is answered by tungstenite and the reader keeps polling
+//! until the stream ends, so the reply is flushed. A close the hub starts (1009 oversize, 4001
+//! missed heartbeats, 4008 slow consumer, 1012 shutdown) is sent by the writer after the frames
+//! already queued; the reader then waits for the peer's Close at most `close_timeout`, and a
+//! peer that cannot even receive the Close is dropped `close_timeout` after the overflow.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+
+use super::{wire, AppState};
+use crate::auth::Principal;
+use crate::session::{Outbound, Outbox, OutboxReceiver};
+
+pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
+pub(crate) const CLOSE_HEARTBEAT: u16 = 4001;
+pub(crate) const CLOSE_SLOW: u16 = 4008;
+pub(crate) const CLOSE_RESTART: u16 = 1012;
+
+/// Frames the writer sends in one batch before flushing.
+const BATCH: usize = 64;
+/// Reads are small: tungstenite's 128 KiB default is the largest per-tab memory cost.
+const READ_BUFFER: usize = 4096;
+/// Writes accumulate up to this before going to the socket even without a flush.
+const WRITE_BUFFER: usize = 16 * 1024;
+
+/// State shared by a connection's reader and writer.
+pub(crate) struct Conn {
+    pub(crate) principal: Principal,
+    pub(crate) outbox: Outbox,
+    /// Sessions this connection is subscribed to.
+    pub(crate) subs: Mutex<std::collections::HashSet<String>>,
+    started: Instant,
+    /// Milliseconds since `started` at the last frame from the client.
+    last_seen_ms: AtomicU64,
+}
+
+impl Conn {
+    fn touch(&self) {
+        self.last_seen_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn silent_for(&self) -> Duration {
+        let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
+        self.started.elapsed().saturating_sub(seen)
+    }
+    pub(crate) fn is_subscribed(&self, session: &str) -> bool {
+        self.subs.lock().expect("subs lock").contains(session)
+    }
+}
+
+pub(crate) async fn upgrade(State(state): State<AppState>, principal: Principal, ws: WebSocketUpgrade) -> Response {
+    let cfg = state.hub.config().clone();
+    let tracker = state.signals.tracker.clone();
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(cfg.outbound_bytes.max(WRITE_BUFFER) * 4)
+        .max_message_size(cfg.max_message_bytes)
+        .max_frame_size(cfg.max_message_bytes)
+        .on_upgrade(move |socket| tracker.track_future(connection(socket, state, principal)))
+}
+
+async fn connection(socket: WebSocket, state: AppState, principal: Principal) {
+    let cfg = state.hub.config().clone();
+    let gauge = state.hub.metrics().connection_gauge("ws");
+    gauge.inc();
+    let (outbox, outrx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
+    let conn = Arc::new(Conn {
+        principal,
+        outbox: outbox.clone(),
+        subs: Mutex::new(Default::default()),
+        started: Instant::now(),
+        last_seen_ms: AtomicU64::new(0),
+    });
+    let (sink, stream) = socket.split();
+    // Reader -> writer: "close with this code". Writer -> reader: "close sent; wait until".
+    let (close_tx, close_rx) = mpsc::channel::<u16>(1);
+    let (closing_tx, closing_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
+    let writer = writer(sink, outrx, conn.clone(), state.clone(), close_rx, closing_tx);
+    let reader = reader(stream, conn.clone(), state.clone(), close_tx, closing_rx);
+    // A peer that stops reading cannot even take our Close: drop it `close_timeout` after its
+    // queue overflowed.
+    let hard_stop = async {
+        outbox.wait_overflow().await;
+        tokio::time::sleep(cfg.close_timeout()).await;
+    };
+    tokio::pin!(writer);
+    tokio::select! {
+        _ = async { tokio::join!(&mut writer, reader) } => {}
+        _ = hard_stop => tracing::info!(conn_id = outbox.conn_id(), "slow consumer dropped without close handshake"),
+    }
+    let subs: Vec<String> = conn.subs.lock().expect("subs lock").drain().collect();
+    for s in subs {
+        let _ = state.hub.unsubscribe(&conn.principal, &s, outbox.conn_id()).await;
+    }
+    gauge.dec();
+}
+
+async fn reader(
+    mut stream: SplitStream<WebSocket>,
+    conn: Arc<Conn>,
+    state: AppState,
+    close_tx: mpsc::Sender<u16>,
+    mut closing: watch::Receiver<Option<tokio::time::Instant>>,
+) {
+    let close_timeout = state.hub.config().close_timeout();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let mut handler = super::ws_frames::FrameHandler::new(conn.clone(), state);
+    loop {
+        let next = tokio::select! {
+            m = stream.next() => m,
+            changed = closing.changed(), if deadline.is_none() => {
+                if changed.is_err() { deadline = Some(tokio::time::Instant::now() + close_timeout); }
+                else { deadline = *closing.borrow(); }
+                continue;
+            }
+            _ = sleep_until_opt(deadline) => return,
+        };
+        let Some(msg) = next else { return };
+        conn.touch();
+        match msg {
+            Ok(Message::Text(text)) => {
+                if deadline.is_none() {
+                    handler.on_text(text.as_str()).await;
+                }
+            }
+            Ok(Message::Binary(_)) => {
+                if deadline.is_none() {
+                    handler.on_binary().await;
+                }
+            }
+            Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {}
+            Ok(Message::Close(_)) => {
+                // tungstenite queued the Close reply; keep polling so it is flushed.
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + close_timeout);
+                let _ = close_tx.try_send(0);
+            }
+            Err(e) => {
+                let code = if is_capacity(&e) { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
+                tracing::debug!(error = %e, code, "websocket read error");
+                let _ = close_tx.try_send(code);
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + close_timeout);
+            }
+        }
+    }
+}
+
+fn is_capacity(e: &axum::Error) -> bool {
+    use std::error::Error;
+    let mut src: Option<&(dyn Error + 'static)> = e.source();
+    while let Some(s) = src {
+        if let Some(t) = s.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
+            return matches!(t, tokio_tungstenite::tungstenite::Error::Capacity(_));
+        }
+        src = s.source();
+    }
+    e.to_string().contains("Space limit exceeded")
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}
+
+type Sink = SplitSink<WebSocket, Message>;
+
+fn to_message(o: &Outbound) -> Message {
+    let bytes = wire::render(o);
+    match Utf8Bytes::try_from(bytes) {
+        Ok(t) => Message::Text(t),
+        Err(_) => Message::Text(Utf8Bytes::from_static("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"unencodable frame\"}")),
+    }
+}
+
+/// Writes queued frames in batches until the connection closes. Code 0 from the reader means
+/// the peer closed first: stop writing, tungstenite already answers.
+async fn writer(
+    mut sink: Sink,
+    mut outrx: OutboxReceiver,
+    conn: Arc<Conn>,
+    state: AppState,
+    mut close_rx: mpsc::Receiver<u16>,
+    closing: watch::Sender<Option<tokio::time::Instant>>,
+) {
+    let cfg = state.hub.config().clone();
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + cfg.heartbeat(), cfg.heartbeat());
+    let shutdown = state.signals.close_conns.clone();
+    let code = loop {
+        if outrx.overflowed() {
+            break CLOSE_SLOW;
+        }
+        tokio::select! {
+            biased;
+            _ = conn.outbox.wait_overflow() => break CLOSE_SLOW,
+            code = close_rx.recv() => match code {
+                Some(0) | None => return,
+                Some(code) => break code,
+            },
+            _ = shutdown.cancelled() => break CLOSE_RESTART,
+            _ = ping.tick() => {
+                if conn.silent_for() > cfg.heartbeat_timeout() {
+                    break CLOSE_HEARTBEAT;
+                }
+                if sink.send(Message::Ping(Default::default())).await.is_err() { return; }
+            }
+            first = outrx.recv() => {
+                let Some(first) = first else { return };
+                if write_batch(&mut sink, &mut outrx, &conn, first).await.is_err() { return; }
+            }
+        }
+    };
+    // Frames already queued go out before the Close (the queue is closed to new ones first).
+    outrx.close();
+    while let Some(o) = outrx.try_recv() {
+        if sink.feed(to_message(&o)).await.is_err() {
+            break;
+        }
+    }
+    if code == CLOSE_SLOW {
+        state.hub.metrics().slow_consumer_closes.inc();
+    }
+    let reason = match code {
+        CLOSE_SLOW => "slow consumer",
+        CLOSE_HEARTBEAT => "heartbeat timeout",
+        CLOSE_RESTART => "server restart",
+        CLOSE_TOO_BIG => "message too big",
+        _ => "protocol error",
+    };
+    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    let _ = closing.send(Some(tokio::time::Instant::now() + cfg.close_timeout()));
+}
+
+async fn write_batch(sink: &mut Sink, outrx: &mut OutboxReceiver, conn: &Conn, first: Outbound) -> Result<(), axum::Error> {
+    note_deleted(conn, &first);
+    sink.feed(to_message(&first)).await?;
+    for _ in 1..BATCH {
+        if outrx.overflowed() {
+            break;
+        }
+        let Some(o) = outrx.try_recv() else { break };
+        note_deleted(conn, &o);
+        sink.feed(to_message(&o)).await?;
+    }
+    sink.flush().await
+}
+
+/// After `session.deleted` the hub has dropped the subscription: forget it here too.
+fn note_deleted(conn: &Conn, o: &Outbound) {
+    if let Outbound::Event(e) = o {
+        if matches!(e.body, crate::session::event::EventBody::SessionDeleted {}) {
+            conn.subs.lock().expect("subs lock").remove(&e.session);
+        }
+    }
+}

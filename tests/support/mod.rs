@@ -1,0 +1,312 @@
+//! Shared helpers for integration tests: the real server on 127.0.0.1:0 with a fresh data dir,
+//! a WebSocket client that speaks the hub's frames, an HTTP client, and the real binary for
+//! crash and restart tests. Every wait is bounded; nothing sleeps to wait for an event.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use sessionhub::config::Config;
+use sessionhub::session::Hub;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long any single expected frame may take before a test fails.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The hub served in-process by `sessionhub::serve` on 127.0.0.1:0.
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub hub: Hub,
+    pub dir: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestHub {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Start with test defaults (fast scripted agent) changed by `edit`.
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut hub = Self::start_in(tmp.path(), edit).await;
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    /// Start on an existing data dir (restart tests).
+    pub async fn start_in(dir: &Path, edit: impl FnOnce(&mut Config)) -> Self {
+        let mut cfg = Config::for_tests(dir);
+        cfg.scripted_deltas = 8;
+        cfg.scripted_delay_ms = 5;
+        edit(&mut cfg);
+        let listener = sessionhub::bind(cfg.addr).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let hub = sessionhub::build_hub(cfg).expect("build hub");
+        let (tx, rx) = oneshot::channel::<()>();
+        let h2 = hub.clone();
+        let task = tokio::spawn(async move {
+            sessionhub::serve(listener, h2, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        TestHub { addr, hub, dir: dir.to_path_buf(), stop: Some(tx), task: Some(task), _tmp: None }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Graceful shutdown, waiting for it to finish.
+    pub async fn stop(mut self) {
+        self.stop_in_place().await;
+    }
+
+    pub async fn stop_in_place(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task).await.expect("shutdown in time").expect("serve task");
+        }
+    }
+
+    pub async fn ws(&self) -> WsClient {
+        WsClient::connect(&self.ws_url()).await
+    }
+
+    /// Create a session over REST; returns its id.
+    pub async fn create_session(&self) -> String {
+        let r = http().post(self.url("/v1/sessions")).json(&json!({})).send().await.expect("POST /v1/sessions");
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = http().get(self.url(path)).send().await.expect("GET");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// All items of a session, oldest first.
+    pub async fn items(&self, session: &str) -> Vec<Value> {
+        let (status, body) = self.get_json(&format!("/v1/sessions/{session}/items?limit=200")).await;
+        assert_eq!(status, 200, "items: {body}");
+        body["items"].as_array().expect("items").clone()
+    }
+
+    /// A number from the Prometheus text at /metrics (sum of all series of that name).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = http().get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        metric_value(&text, name)
+    }
+}
+
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split([' ', '{']).next() == Some(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+impl Drop for TestHub {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+}
+
+/// A WebSocket tab speaking the hub's JSON frames.
+pub struct WsClient {
+    pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Every sequenced event received, in order.
+    pub events: Vec<Value>,
+}
+
+/// True for hub frames that are sequenced events (they carry `seq` and are not snapshots).
+pub fn is_event(v: &Value) -> bool {
+    v.get("seq").is_some() && !matches!(v["type"].as_str(), Some("snapshot" | "ack" | "subscribed"))
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Self {
+        let (ws, _) = tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        WsClient { ws, events: Vec::new() }
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.ws.send(Message::Text(v.to_string().into())).await.expect("send frame");
+    }
+
+    pub async fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).await.expect("send raw");
+    }
+
+    /// The next JSON frame (pings and pongs are skipped). Panics on timeout or close.
+    pub async fn recv(&mut self) -> Value {
+        match self.next_frame().await {
+            Frame::Json(v) => v,
+            Frame::Closed(c) => panic!("connection closed: {c:?}"),
+        }
+    }
+
+    pub async fn next_frame(&mut self) -> Frame {
+        loop {
+            let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await.expect("frame in time");
+            match m {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(t.as_str()).expect("hub sends JSON");
+                    if is_event(&v) {
+                        self.events.push(v.clone());
+                    }
+                    return Frame::Json(v);
+                }
+                Some(Ok(Message::Close(c))) => return Frame::Closed(c),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Frame::Closed(Some(CloseFrame { code: 1006.into(), reason: e.to_string().into() })),
+                None => return Frame::Closed(None),
+            }
+        }
+    }
+
+    /// Frames until (and including) the first that matches.
+    pub async fn recv_until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let v = self.recv().await;
+            let done = pred(&v);
+            out.push(v);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Subscribe and return the `subscribed` reply (replay/snapshot frames follow).
+    pub async fn subscribe(&mut self, session: &str, since: Option<(&str, u64)>) -> Value {
+        let mut f = json!({"type": "subscribe", "session": session, "ref": "sub"});
+        if let Some((epoch, seq)) = since {
+            f["since"] = json!({"epoch": epoch, "seq": seq});
+        }
+        self.send(f).await;
+        let v = self.recv().await;
+        assert_eq!(v["type"], "subscribed", "subscribe reply: {v}");
+        v
+    }
+
+    /// Subscribe without `since` and read the snapshot.
+    pub async fn join(&mut self, session: &str) -> Value {
+        self.subscribe(session, None).await;
+        let snap = self.recv().await;
+        assert_eq!(snap["type"], "snapshot");
+        snap
+    }
+
+    /// Send a message and return its ack.
+    pub async fn say(&mut self, session: &str, cmid: &str, text: &str) -> Value {
+        self.send(json!({"type": "send", "session": session, "client_msg_id": cmid, "text": text, "ref": cmid})).await;
+        let frames = self.recv_until(|v| v["type"] == "ack" || v["type"] == "error").await;
+        frames.last().cloned().expect("a reply")
+    }
+
+    /// Read until a run ends (`run.completed`, `run.cancelled` with an item, or `run.failed`).
+    pub async fn until_run_end(&mut self, run_id: &str) -> Value {
+        let frames = self
+            .recv_until(|v| {
+                v["run_id"] == run_id && matches!(v["type"].as_str(), Some("run.completed" | "run.cancelled" | "run.failed"))
+            })
+            .await;
+        frames.last().cloned().expect("terminal event")
+    }
+
+    /// Read until the close frame; returns its code.
+    pub async fn until_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next_frame().await {
+                Frame::Json(_) => continue,
+                Frame::Closed(c) => return c.map(|c| u16::from(c.code)),
+            }
+        }
+    }
+}
+
+pub enum Frame {
+    Json(Value),
+    Closed(Option<CloseFrame>),
+}
+
+/// The real binary, for crash and restart tests.
+pub struct BinHub {
+    pub child: tokio::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl BinHub {
+    /// Start `sessionhub` on 127.0.0.1 (port 0 unless `--addr` is in `args`) and wait for its
+    /// "listening" log line.
+    pub async fn start(data_dir: &Path, args: &[&str]) -> Self {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub"));
+        cmd.arg("--data-dir").arg(data_dir).args(["--log-format", "json"]);
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        cmd.args(args).env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+        let mut child = cmd.spawn().expect("spawn sessionhub");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("read log") {
+                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                if v["fields"]["message"] == "sessionhub listening" {
+                    return v["fields"]["addr"].as_str().expect("addr").parse::<SocketAddr>().expect("socket addr");
+                }
+            }
+            panic!("sessionhub exited before listening");
+        })
+        .await
+        .expect("hub started in time");
+        // Keep draining the log so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        BinHub { child, addr }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/v1/ws", self.addr)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill9(mut self) {
+        self.child.start_kill().expect("kill");
+        self.child.wait().await.expect("wait");
+    }
+}
