@@ -1,0 +1,160 @@
+// A session's state as a UI renders it, rebuilt from a snapshot plus the sequenced events that
+// follow. Applying the same frames in any tab gives the same view: that is what makes two tabs,
+// or a reloaded tab, show identical text.
+
+export class SessionView {
+  constructor(id) {
+    this.id = id;
+    this.title = '';
+    /** Items in creation order: {id, role, text, status, run_id?, reply_to?, client_msg_id?}. */
+    this.items = [];
+    this.byId = new Map();
+    /** Runs waiting for the active one, in start order: {run_id, reply_to}. */
+    this.queued = [];
+    this.activeRun = null;
+    this.hasMore = false;
+    this.deleted = false;
+    /** Messages sent from this tab and not yet seen as a `message` event: client_msg_id -> text. */
+    this.pending = new Map();
+    this.version = 0;
+  }
+
+  /** True while a run streams: the UI shows Stop. */
+  get streaming() {
+    return this.activeRun !== null;
+  }
+
+  /** The streaming assistant item, if any. */
+  get activeItem() {
+    return this.items.find((i) => i.run_id === this.activeRun && i.status === 'streaming') || null;
+  }
+
+  /** Whether the user message `itemId` waits behind another run. */
+  isQueued(itemId) {
+    return this.queued.some((q) => q.reply_to === itemId);
+  }
+
+  queuedRunFor(itemId) {
+    return this.queued.find((q) => q.reply_to === itemId)?.run_id || null;
+  }
+
+  addPending(clientMsgId, text) {
+    this.pending.set(clientMsgId, text);
+    this.version++;
+  }
+
+  dropPending(clientMsgId) {
+    this.pending.delete(clientMsgId);
+    this.version++;
+  }
+
+  /**
+   * Applies a `snapshot` frame or a sequenced event. Returns what changed so a UI can repaint
+   * only that: {kind: 'reset'} | {kind: 'item', item} | {kind: 'delta', item} | {kind: 'meta'}.
+   */
+  apply(frame) {
+    this.version++;
+    switch (frame.type) {
+      case 'snapshot':
+        return this.applySnapshot(frame);
+      case 'message':
+        this.pending.delete(frame.item.client_msg_id);
+        return { kind: 'item', item: this.upsert(frame.item) };
+      case 'run.queued':
+        if (!this.queued.some((q) => q.run_id === frame.run_id)) {
+          this.queued.push({ run_id: frame.run_id, reply_to: frame.reply_to });
+        }
+        return { kind: 'meta' };
+      case 'run.started':
+        this.queued = this.queued.filter((q) => q.run_id !== frame.run_id);
+        this.activeRun = frame.run_id;
+        return {
+          kind: 'item',
+          item: this.upsert({
+            id: frame.item_id,
+            role: 'assistant',
+            text: '',
+            status: 'streaming',
+            run_id: frame.run_id,
+            reply_to: frame.reply_to,
+          }),
+        };
+      case 'run.delta': {
+        let item = this.byId.get(frame.item_id);
+        if (!item) {
+          item = this.upsert({ id: frame.item_id, role: 'assistant', text: '', status: 'streaming' });
+        }
+        item.text += frame.text;
+        item.run_id = frame.run_id;
+        return { kind: 'delta', item };
+      }
+      case 'run.completed':
+      case 'run.cancelled':
+      case 'run.failed':
+        return this.applyEnd(frame);
+      case 'session.updated':
+        this.title = frame.title || '';
+        return { kind: 'meta' };
+      case 'session.deleted':
+        this.deleted = true;
+        this.activeRun = null;
+        return { kind: 'meta' };
+      default:
+        return { kind: 'meta' }; // a newer hub's event type: nothing to draw yet
+    }
+  }
+
+  applySnapshot(snap) {
+    this.items = [];
+    this.byId = new Map();
+    for (const item of snap.items || []) this.upsert(item);
+    this.activeRun = null;
+    if (snap.active_run) {
+      const run = snap.active_run;
+      this.activeRun = run.run_id;
+      this.upsert({
+        id: run.item_id,
+        role: 'assistant',
+        text: run.text || '',
+        status: 'streaming',
+        run_id: run.run_id,
+        reply_to: run.reply_to,
+      });
+    }
+    this.queued = (snap.queued || []).map((q) => ({ run_id: q.run_id, reply_to: q.reply_to }));
+    this.title = snap.title || '';
+    this.hasMore = Boolean(snap.has_more);
+    for (const item of this.items) if (item.client_msg_id) this.pending.delete(item.client_msg_id);
+    return { kind: 'reset' };
+  }
+
+  applyEnd(ev) {
+    this.queued = this.queued.filter((q) => q.run_id !== ev.run_id);
+    if (this.activeRun === ev.run_id) this.activeRun = null;
+    if (!ev.item) return { kind: 'meta' }; // a queued run was cancelled before it started
+    const item = this.upsert({ ...ev.item, run_id: ev.run_id });
+    if (ev.error) item.error = ev.error;
+    return { kind: 'item', item };
+  }
+
+  upsert(fields) {
+    const existing = this.byId.get(fields.id);
+    if (existing) {
+      Object.assign(existing, fields);
+      return existing;
+    }
+    const item = { ...fields };
+    this.items.push(item);
+    this.byId.set(item.id, item);
+    return item;
+  }
+
+  /** Older items fetched with GET /v1/sessions/{id}/items go before the current ones. */
+  prepend(older, hasMore) {
+    const fresh = older.filter((i) => !this.byId.has(i.id));
+    for (const item of fresh) this.byId.set(item.id, item);
+    this.items = [...fresh, ...this.items];
+    this.hasMore = hasMore;
+    this.version++;
+  }
+}
