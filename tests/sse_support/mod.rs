@@ -1,0 +1,181 @@
+//! A small Server-Sent Events client for the SSE integration tests: opens
+//! `GET /v1/sessions/{id}/events` with reqwest, parses the event stream, and bounds every wait.
+#![allow(dead_code)]
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+/// How long any single expected event may take before a test fails.
+pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One dispatched SSE event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: String,
+    pub data: String,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
+    }
+}
+
+#[derive(Debug)]
+pub enum SseItem {
+    Event(SseEvent),
+    Comment(String),
+    /// The server ended the response.
+    End,
+}
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+pub struct SseClient {
+    pub headers: HeaderMap,
+    stream: ByteStream,
+    buf: String,
+    pending: (Option<String>, String, Vec<String>),
+    /// Every sequenced event received (JSON), in order.
+    pub events: Vec<Value>,
+}
+
+pub fn events_url(base: &str, session: &str) -> String {
+    format!("{base}/v1/sessions/{session}/events")
+}
+
+/// Opens the event stream with optional `Last-Event-ID`; panics unless the hub answers 200.
+pub async fn open(url: &str, last_event_id: Option<&str>) -> SseClient {
+    let resp = request(url, last_event_id).await;
+    let status = resp.status();
+    if status != 200 {
+        let body = resp.text().await.unwrap_or_default();
+        panic!("GET {url}: {status}: {body}");
+    }
+    SseClient::new(resp)
+}
+
+/// The raw response, for tests of error statuses.
+pub async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Response {
+    // No overall timeout: the stream is long-lived; each read below is bounded instead.
+    let client = reqwest::Client::builder().connect_timeout(EVENT_TIMEOUT).build().expect("client");
+    let mut req = client.get(url).header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        req = req.header("last-event-id", id);
+    }
+    tokio::time::timeout(EVENT_TIMEOUT, req.send()).await.expect("response in time").expect("GET events")
+}
+
+impl SseClient {
+    pub fn new(resp: reqwest::Response) -> Self {
+        let headers = resp.headers().clone();
+        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert!(ct.starts_with("text/event-stream"), "content-type {ct}");
+        SseClient {
+            headers,
+            stream: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+            pending: (None, String::new(), Vec::new()),
+            events: Vec::new(),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> String {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    }
+
+    /// The next event, comment or end of stream.
+    pub async fn next_item(&mut self) -> SseItem {
+        loop {
+            while let Some(nl) = self.buf.find('\n') {
+                let line = self.buf[..nl].trim_end_matches('\r').to_owned();
+                self.buf.drain(..=nl);
+                if let Some(item) = self.line(&line) {
+                    if let SseItem::Event(e) = &item {
+                        let v = e.json();
+                        if v.get("seq").is_some() && e.event != "snapshot" {
+                            self.events.push(v);
+                        }
+                    }
+                    return item;
+                }
+            }
+            let chunk = tokio::time::timeout(EVENT_TIMEOUT, self.stream.next()).await.expect("SSE data in time");
+            match chunk {
+                Some(Ok(b)) => self.buf.push_str(std::str::from_utf8(&b).expect("UTF-8 stream")),
+                Some(Err(e)) => panic!("SSE stream broke: {e}"),
+                None => return SseItem::End,
+            }
+        }
+    }
+
+    fn line(&mut self, line: &str) -> Option<SseItem> {
+        if line.is_empty() {
+            let (id, event, data) = std::mem::take(&mut self.pending);
+            if data.is_empty() {
+                return None;
+            }
+            let event = if event.is_empty() { "message".to_owned() } else { event };
+            return Some(SseItem::Event(SseEvent { id, event, data: data.join("\n") }));
+        }
+        if let Some(c) = line.strip_prefix(':') {
+            return Some(SseItem::Comment(c.trim().to_owned()));
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+        match field {
+            "id" => self.pending.0 = Some(value),
+            "event" => self.pending.1 = value,
+            "data" => self.pending.2.push(value),
+            _ => {}
+        }
+        None
+    }
+
+    /// The next event, skipping keep-alive comments. Panics if the stream ends.
+    pub async fn next_event(&mut self) -> SseEvent {
+        loop {
+            match self.next_item().await {
+                SseItem::Event(e) => return e,
+                SseItem::Comment(_) => continue,
+                SseItem::End => panic!("the event stream ended"),
+            }
+        }
+    }
+
+    /// Events until (and including) the first whose JSON matches.
+    pub async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        loop {
+            let e = self.next_event().await;
+            let done = pred(&e.json());
+            out.push(e);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Events until the stream ends (comments skipped).
+    pub async fn until_end(&mut self) -> Vec<SseEvent> {
+        let mut out = Vec::new();
+        loop {
+            match self.next_item().await {
+                SseItem::Event(e) => out.push(e),
+                SseItem::Comment(_) => continue,
+                SseItem::End => return out,
+            }
+        }
+    }
+}
+
+/// True for the event that ends run `run_id`.
+pub fn ends_run(v: &Value, run_id: &str) -> bool {
+    v["run_id"] == run_id && matches!(v["type"].as_str(), Some("run.completed" | "run.cancelled" | "run.failed"))
+}
