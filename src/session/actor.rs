@@ -198,6 +198,12 @@ impl Actor {
                 let _ = respond_to.send(());
                 return Some(Exit::Deleted);
             }
+            Command::RetryAfter { item_id, respond_to } => {
+                let _ = respond_to.send(self.retry_after(&item_id).await);
+            }
+            Command::Feedback { item_ids, kind, respond_to } => {
+                let _ = respond_to.send(self.set_feedback(&item_ids, kind).await);
+            }
             Command::Shutdown { respond_to } => {
                 self.stopping = Some(respond_to);
                 self.begin_shutdown();

@@ -52,6 +52,17 @@ pub(crate) enum Command {
     Shutdown {
         respond_to: oneshot::Sender<()>,
     },
+    /// Drop the items after a user message and answer it again (ChatKit retry).
+    RetryAfter {
+        item_id: String,
+        respond_to: oneshot::Sender<Result<String, HubError>>,
+    },
+    /// Store feedback on items (ChatKit `items.feedback`).
+    Feedback {
+        item_ids: Vec<String>,
+        kind: String,
+        respond_to: oneshot::Sender<Result<(), HubError>>,
+    },
 }
 
 #[derive(Debug, Clone)]

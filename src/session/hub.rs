@@ -213,6 +213,25 @@ impl Hub {
         self.ask(who, id, |tx| Command::Cancel { run_id: run_id.clone(), respond_to: tx }).await?
     }
 
+    /// Drop every item after the user message `item_id` and start a new run answering it;
+    /// returns the run id. `busy` while a run is active or queued.
+    pub async fn retry_after(&self, who: &Principal, id: &str, item_id: &str) -> Result<String, HubError> {
+        self.ask(who, id, |tx| Command::RetryAfter { item_id: item_id.to_owned(), respond_to: tx }).await?
+    }
+
+    /// Store feedback (`positive` / `negative`) on items of the session; all ids must exist.
+    pub async fn set_feedback(&self, who: &Principal, id: &str, item_ids: &[String], kind: &str) -> Result<(), HubError> {
+        self.ask(who, id, |tx| Command::Feedback { item_ids: item_ids.to_vec(), kind: kind.to_owned(), respond_to: tx }).await?
+    }
+
+    /// The feedback stored on an item, if any.
+    pub fn feedback(&self, who: &Principal, id: &str, item_id: &str) -> Result<Option<String>, HubError> {
+        if !self.exists(who, id)? {
+            return Err(HubError::session_not_found());
+        }
+        Ok(self.store().feedback(id, item_id)?)
+    }
+
     /// Whether `id` is a session `who` can see (cheap: no actor is loaded for a miss).
     pub fn exists(&self, who: &Principal, id: &str) -> Result<bool, HubError> {
         Ok(self.store().load_session(id)?.is_some_and(|r| r.owner == who.sub))

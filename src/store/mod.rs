@@ -76,6 +76,10 @@ pub struct WriteBatch {
     pub streaming_started: Vec<(String, u64)>,
     /// (session, ord) of items that stopped streaming.
     pub streaming_ended: Vec<(String, u64)>,
+    /// (session, ord, item id) of items to delete (ChatKit's retry drops later items).
+    pub removed_items: Vec<(String, u64, String)>,
+    /// (session, item id, kind) of user feedback on items (ChatKit `items.feedback`).
+    pub feedback: Vec<(String, String, String)>,
 }
 
 /// Which slice of a session's items to read.
@@ -119,6 +123,8 @@ pub trait Store: Send + Sync + 'static {
     /// Items in order, and whether more exist beyond the page in the reading direction.
     fn list_items(&self, session: &str, range: &ItemRange) -> StoreResult<(Vec<StoredItem>, bool)>;
     fn get_idem(&self, session: &str, client_msg_id: &str) -> StoreResult<Option<IdemRecord>>;
+    /// The feedback kind stored for an item (`positive` / `negative`), if any.
+    fn feedback(&self, session: &str, item_id: &str) -> StoreResult<Option<String>>;
     /// Record that the process is stopping cleanly (epochs may survive the restart).
     fn mark_clean_shutdown(&self) -> StoreResult<()>;
     /// Make everything written so far durable (flush plus fsync). Concurrent callers share one

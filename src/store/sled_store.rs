@@ -214,7 +214,7 @@ impl Store for SledStore {
 
     fn delete_session(&self, record: &SessionRecord) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
-        for p in ["i/", "x/", "k/", "r/"] {
+        for p in ["i/", "x/", "k/", "r/", "f/"] {
             self.remove_prefix(&mut batch, &sep_key(p, &record.id, b""))?;
         }
         batch.remove(owner_key(record));
@@ -245,6 +245,14 @@ impl Store for SledStore {
         }
         for (session, ord) in &b.streaming_ended {
             batch.remove(streaming_key(session, *ord));
+        }
+        for (session, ord, id) in &b.removed_items {
+            batch.remove(item_key(session, *ord));
+            batch.remove(sep_key("x/", session, id.as_bytes()));
+            batch.remove(sep_key("f/", session, id.as_bytes()));
+        }
+        for (session, id, kind) in &b.feedback {
+            batch.insert(sep_key("f/", session, id.as_bytes()), kind.as_bytes());
         }
         self.db.apply_batch(batch)?;
         Ok(())
@@ -301,6 +309,11 @@ impl Store for SledStore {
 
     fn get_idem(&self, session: &str, client_msg_id: &str) -> StoreResult<Option<IdemRecord>> {
         self.get_json(&sep_key("k/", session, client_msg_id.as_bytes()))
+    }
+
+    fn feedback(&self, session: &str, item_id: &str) -> StoreResult<Option<String>> {
+        let v = self.db.get(sep_key("f/", session, item_id.as_bytes()))?;
+        Ok(v.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn mark_clean_shutdown(&self) -> StoreResult<()> {

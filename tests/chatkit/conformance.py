@@ -257,9 +257,9 @@ def check_errors(c: Client, tid: str, deleted: str) -> int:
         ),
     ]
     for body, status in cases:
-        conn, resp = c.post_raw(body)
+        resp = c.post_raw(body)
         data = resp.read()
-        conn.close()
+        resp.close()
         expect(resp.status == status, f"{body!r}: HTTP {resp.status}, want {status}: {data!r}")
         check_error_body(resp.status, resp.getheader("content-type", ""), data, repr(body))
     print(f"ok    {len(cases)} malformed / unknown requests get 4xx JSON errors", flush=True)

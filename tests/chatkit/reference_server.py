@@ -2,7 +2,7 @@
 scripted reply, served by uvicorn on 127.0.0.1. The differential test compares the hub to it.
 
 Run: `python reference_server.py [--deltas N] [--delay-ms MS]`; it prints `PORT <n>` once listening.
-The reply mirrors the hub's scripted agent: words = ["Echo:"] + the user text's words; delta i is
+The reply mirrors the hub's scripted agent: words = ["Echo:"] + the user text's first 64 words; delta i is
 words[i % len(words)] + " ". A user text containing `[[fail]]` fails after the first delta.
 """
 
@@ -32,14 +32,19 @@ MAX_WORDS = 64
 
 
 def scripted_deltas(text: str, n: int) -> list[str]:
-    words = ["Echo:", *text.split()][:MAX_WORDS]
+    words = ["Echo:", *text.split()[:MAX_WORDS]]
     return [words[i % len(words)] + " " for i in range(n)]
 
 
 def title_for(text: str) -> str:
-    """A thread title from its first message (the hub's rule is checked by type only)."""
-    words = text.split()
-    return " ".join(words[:8]) or "New chat"
+    """A thread title from its first message: its first non-empty line, cut near 48 characters
+    (the hub's rule; the differential compares only that a title event arrives)."""
+    line = next((l.strip() for l in text.splitlines() if l.strip()), "New chat")
+    if len(line) <= 48:
+        return line
+    cut = line[:48]
+    i = cut.rfind(" ")
+    return (cut[:i] if i > 16 else cut) + "…"
 
 
 class MemoryStore(Store[dict], AttachmentStore[dict]):
@@ -204,6 +209,7 @@ def main() -> None:
     logging.getLogger("chatkit").setLevel(logging.CRITICAL)
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue from here on, before uvicorn takes over the socket
     app = build_app(ScriptedServer(MemoryStore(), args.deltas, args.delay_ms))
     print(f"PORT {sock.getsockname()[1]}", flush=True)
     config = uvicorn.Config(app, log_level="warning", lifespan="off")

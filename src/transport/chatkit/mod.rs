@@ -1,0 +1,333 @@
+//! `POST /chatkit`: the hub as a custom backend for the OpenAI ChatKit front end.
+//!
+//! A ChatKit thread is a hub session and its items are the session's items, so a run started
+//! here streams to WebSocket tabs too and their messages show up here. The wire format is the
+//! official Python SDK's (shared/research/chatkit.md), with two deliberate improvements: bad
+//! requests get a 400 JSON error with a stable code instead of a 500, and an unknown thread
+//! gets a 404 before any stream starts. Everything that can fail is checked before the SSE
+//! headers go out.
+
+mod stream;
+mod wire;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::AppState;
+use crate::auth::Principal;
+use crate::error::HubError;
+use crate::session::{Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo, Subscriber};
+use stream::RunStream;
+use wire::{Order, PageParams, Request};
+
+/// Longest thread title accepted by `threads.update` (as the REST API).
+const MAX_TITLE_CHARS: usize = 200;
+/// Most sessions read to serve `threads.list` in ascending order (the store lists newest first).
+const MAX_ASC_SCAN: usize = 10_000;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/chatkit", post(chatkit))
+}
+
+/// An error answered before any stream starts: `{"error":{"code","message"}}` with a 4xx.
+#[derive(Debug)]
+struct Reject {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl From<HubError> for Reject {
+    fn from(e: HubError) -> Self {
+        Reject {
+            status: e.status(),
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<wire::BadRequest> for Reject {
+    fn from(e: wire::BadRequest) -> Self {
+        Reject {
+            status: StatusCode::BAD_REQUEST,
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
+impl IntoResponse for Reject {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"code": self.code, "message": self.message}})),
+        )
+            .into_response()
+    }
+}
+
+fn unsupported(what: &str) -> Reject {
+    Reject {
+        status: StatusCode::BAD_REQUEST,
+        code: "unsupported",
+        message: format!("{what} are not supported by this hub"),
+    }
+}
+
+async fn chatkit(State(s): State<AppState>, who: Principal, body: Bytes) -> Response {
+    match handle(&s, who, &body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, Reject> {
+    let hub = &s.hub;
+    let json_ok = |v: Value| Ok(Json(v).into_response());
+    match wire::parse(body)? {
+        Request::Create(input) => {
+            let text = checked_text(hub, &input)?;
+            let thread = hub.create_session(&who, None, None).await?;
+            let created = json!({"type": "thread.created", "thread": wire::thread(&thread, None)});
+            match start(s, who.clone(), thread.clone(), Some(text), vec![created]).await {
+                Ok(r) => Ok(r),
+                Err(e) => {
+                    // Nothing was stored in it: a failed create leaves no empty thread behind.
+                    let _ = hub.delete_session(&who, &thread.id).await;
+                    Err(e)
+                }
+            }
+        }
+        Request::AddUserMessage { thread_id, input } => {
+            let text = checked_text(hub, &input)?;
+            let thread = hub.get_session(&who, &thread_id).await?;
+            start(s, who, thread, Some(text), Vec::new()).await
+        }
+        Request::RetryAfterItem { thread_id, item_id } => {
+            let thread = hub.get_session(&who, &thread_id).await?;
+            retry(s, who, thread, item_id).await
+        }
+        Request::StreamUnsupported { thread_id, what } => {
+            hub.get_session(&who, &thread_id).await?;
+            let message = format!("{what} are not supported by this hub");
+            Ok(stream::fixed(&[
+                json!({"type": "error", "code": "custom", "message": message, "allow_retry": false}),
+            ]))
+        }
+        Request::GetById { thread_id } => {
+            let thread = hub.get_session(&who, &thread_id).await?;
+            let page = items_page(
+                hub,
+                &who,
+                &thread_id,
+                &PageParams {
+                    order: Some(Order::Asc),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            json_ok(wire::thread(&thread, Some(page)))
+        }
+        Request::List(page) => json_ok(threads_page(hub, &who, &page).await?),
+        Request::ItemsList { thread_id, page } => {
+            json_ok(items_page(hub, &who, &thread_id, &page).await?)
+        }
+        Request::Update { thread_id, title } => {
+            if title.chars().count() > MAX_TITLE_CHARS {
+                return Err(HubError::TooLarge(format!(
+                    "`title` is longer than {MAX_TITLE_CHARS} characters"
+                ))
+                .into());
+            }
+            let thread = hub
+                .update_session(&who, &thread_id, Some(Some(title)), None)
+                .await?;
+            json_ok(wire::thread(&thread, None))
+        }
+        Request::Delete { thread_id } => {
+            hub.delete_session(&who, &thread_id).await?;
+            json_ok(json!({}))
+        }
+        Request::Feedback {
+            thread_id,
+            item_ids,
+            kind,
+        } => {
+            hub.set_feedback(&who, &thread_id, &item_ids, &kind).await?;
+            json_ok(json!({}))
+        }
+        Request::JsonUnsupported { what } => Err(unsupported(what)),
+    }
+}
+
+/// The message text, within the hub's limit; attachments cannot exist here (uploads are not
+/// supported), so any attachment id is unknown.
+fn checked_text(hub: &Hub, input: &wire::UserInput) -> Result<String, Reject> {
+    if let Some(id) = input.attachments.first() {
+        return Err(HubError::BadRequest(format!(
+            "unknown attachment `{id}`: attachments are not supported"
+        ))
+        .into());
+    }
+    let text = input.text();
+    let max = hub.config().max_text_chars;
+    if text.chars().count() > max {
+        return Err(
+            HubError::TooLarge(format!("the message is longer than {max} characters")).into(),
+        );
+    }
+    Ok(text)
+}
+
+/// A subscriber whose queue is as bounded as a WebSocket connection's.
+fn subscriber(hub: &Hub) -> (Subscriber, crate::session::OutboxReceiver) {
+    let cfg = hub.config();
+    let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
+    (Subscriber { outbox }, rx)
+}
+
+/// Subscribe, store the user message (its run starts or queues), then stream that run.
+async fn start(
+    s: &AppState,
+    who: Principal,
+    thread: SessionInfo,
+    text: Option<String>,
+    prelude: Vec<Value>,
+) -> Result<Response, Reject> {
+    let hub = &s.hub;
+    let (sub, rx) = subscriber(hub);
+    let conn_id = sub.conn_id();
+    hub.subscribe(&who, &thread.id, sub, None, None).await?;
+    let req = SendRequest {
+        client_msg_id: format!("chatkit-{}", uuid::Uuid::new_v4().simple()),
+        text: text.unwrap_or_default(),
+        on_busy: None,
+        ack_to: None,
+    };
+    let ack = match hub.send(&who, &thread.id, req).await {
+        Ok(ack) => ack,
+        Err(e) => {
+            let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
+            return Err(e.into());
+        }
+    };
+    let Some(run_id) = ack.run_id else {
+        let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
+        return Err(HubError::Internal("the message started no run".into()).into());
+    };
+    let run = RunStream {
+        hub: hub.clone(),
+        who,
+        thread,
+        rx,
+        conn_id,
+        run_id,
+        prelude,
+        user_item: Some(ack.item_id),
+    };
+    Ok(stream::respond(run, &s.signals))
+}
+
+/// `threads.retry_after_item`: the hub drops the items after the user message and answers it
+/// again; the SDK sends no event for the dropped items (the client removes them itself).
+async fn retry(
+    s: &AppState,
+    who: Principal,
+    thread: SessionInfo,
+    item_id: String,
+) -> Result<Response, Reject> {
+    let hub = &s.hub;
+    let (sub, rx) = subscriber(hub);
+    let conn_id = sub.conn_id();
+    hub.subscribe(&who, &thread.id, sub, None, None).await?;
+    let run_id = match hub.retry_after(&who, &thread.id, &item_id).await {
+        Ok(run_id) => run_id,
+        Err(e) => {
+            let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
+            return Err(e.into());
+        }
+    };
+    let run = RunStream {
+        hub: hub.clone(),
+        who,
+        thread,
+        rx,
+        conn_id,
+        run_id,
+        prelude: Vec::new(),
+        user_item: None,
+    };
+    Ok(stream::respond(run, &s.signals))
+}
+
+/// `items.list` (and the items of `threads.get_by_id`): hidden items are filtered after paging,
+/// as the SDK does, so the cursor is always the last row read.
+async fn items_page(
+    hub: &Hub,
+    who: &Principal,
+    thread_id: &str,
+    p: &PageParams,
+) -> Result<Value, Reject> {
+    let limit = p.limit()?;
+    let order = p.order.unwrap_or_default();
+    let query = ItemsQuery {
+        limit,
+        // ChatKit's `after` continues in the page's own order.
+        after: if order == Order::Asc {
+            p.after.clone()
+        } else {
+            None
+        },
+        before: if order == Order::Desc {
+            p.after.clone()
+        } else {
+            None
+        },
+        order: if order == Order::Asc {
+            ItemOrder::Asc
+        } else {
+            ItemOrder::Desc
+        },
+    };
+    let page = hub.list_items(who, thread_id, query).await?;
+    let last = page.items.last().map(|i| i.id.clone());
+    let data = page
+        .items
+        .iter()
+        .filter(|i| !wire::hidden(i))
+        .map(|i| wire::item(thread_id, i))
+        .collect();
+    Ok(wire::page(data, page.has_more, last.as_deref()))
+}
+
+/// `threads.list`: newest first by default; the cursor is the last thread's id.
+async fn threads_page(hub: &Hub, who: &Principal, p: &PageParams) -> Result<Value, Reject> {
+    let limit = p.limit()?;
+    let (threads, has_more) = match p.order.unwrap_or_default() {
+        Order::Desc => hub.list_sessions(who, limit, p.after.as_deref()).await?,
+        Order::Asc => {
+            let (mut all, _) = hub.list_sessions(who, MAX_ASC_SCAN, None).await?;
+            all.reverse();
+            let start = match &p.after {
+                Some(a) => all
+                    .iter()
+                    .position(|t| t.id == *a)
+                    .map(|i| i + 1)
+                    .ok_or_else(|| HubError::BadRequest("unknown thread id in `after`".into()))?,
+                None => 0,
+            };
+            let rest: Vec<SessionInfo> = all.into_iter().skip(start).collect();
+            let more = rest.len() > limit;
+            (rest.into_iter().take(limit).collect(), more)
+        }
+    };
+    let last = threads.last().map(|t| t.id.clone());
+    let data = threads.iter().map(|t| wire::thread(t, None)).collect();
+    Ok(wire::page(data, has_more, last.as_deref()))
+}
