@@ -52,13 +52,18 @@ pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
             delay: std::time::Duration::from_millis(config.scripted_delay_ms),
             stamp: config.scripted_stamp,
         })),
-        AgentKind::Openai => anyhow::bail!("--agent openai is not available in this build yet"),
+        AgentKind::Openai => Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_config(config)?)),
     }
 }
 
-/// Open the store (running crash recovery) and build the hub.
+/// Open the store (running crash recovery) and build the hub with the configured agent.
 pub fn build_hub(config: Config) -> anyhow::Result<Hub> {
     let agent = build_agent(&config)?;
+    build_hub_with_agent(config, agent)
+}
+
+/// Open the store (running crash recovery) and build the hub around `agent`.
+pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Result<Hub> {
     let store = SledStore::open(&config.data_dir, config.durability == Durability::On)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let recovery = store.recover().context("recovering the store")?;

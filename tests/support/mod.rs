@@ -1,7 +1,7 @@
 //! Shared helpers for integration tests: the real server on 127.0.0.1:0 with a fresh data dir,
 //! a WebSocket client that speaks the hub's frames, an HTTP client, and the real binary for
 //! crash and restart tests. Every wait is bounded; nothing sleeps to wait for an event.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::sync::Arc;
+
+use sessionhub::agent::Agent;
 use sessionhub::config::Config;
 use sessionhub::session::Hub;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -47,13 +50,33 @@ impl TestHub {
 
     /// Start on an existing data dir (restart tests).
     pub async fn start_in(dir: &Path, edit: impl FnOnce(&mut Config)) -> Self {
+        Self::start_full(dir, edit, None).await
+    }
+
+    /// Start with a custom agent instead of the configured one.
+    pub async fn start_with_agent(edit: impl FnOnce(&mut Config), agent: Arc<dyn Agent>) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut hub = Self::start_full(tmp.path(), edit, Some(agent)).await;
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    async fn start_full(
+        dir: &Path,
+        edit: impl FnOnce(&mut Config),
+        agent: Option<Arc<dyn Agent>>,
+    ) -> Self {
         let mut cfg = Config::for_tests(dir);
         cfg.scripted_deltas = 8;
         cfg.scripted_delay_ms = 5;
         edit(&mut cfg);
         let listener = sessionhub::bind(cfg.addr).expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let hub = sessionhub::build_hub(cfg).expect("build hub");
+        let hub = match agent {
+            Some(a) => sessionhub::build_hub_with_agent(cfg, a),
+            None => sessionhub::build_hub(cfg),
+        }
+        .expect("build hub");
         let (tx, rx) = oneshot::channel::<()>();
         let h2 = hub.clone();
         let task = tokio::spawn(async move {
@@ -308,5 +331,117 @@ impl BinHub {
     pub async fn kill9(mut self) {
         self.child.start_kill().expect("kill");
         self.child.wait().await.expect("wait");
+    }
+}
+
+/// An agent that streams like the scripted one and counts streams started and dropped, so
+/// tests can see that a cancel really stopped the upstream work.
+pub struct TrackingAgent {
+    pub inner: sessionhub::agent::scripted::ScriptedAgent,
+    pub started: Arc<std::sync::atomic::AtomicUsize>,
+    pub dropped: Arc<std::sync::atomic::AtomicUsize>,
+    pub dropped_notify: Arc<tokio::sync::Notify>,
+}
+
+impl TrackingAgent {
+    pub fn new(deltas: u32, delay_ms: u64) -> Arc<Self> {
+        Arc::new(TrackingAgent {
+            inner: sessionhub::agent::scripted::ScriptedAgent {
+                deltas,
+                delay: Duration::from_millis(delay_ms),
+                stamp: false,
+            },
+            started: Default::default(),
+            dropped: Default::default(),
+            dropped_notify: Default::default(),
+        })
+    }
+
+    /// Wait (bounded) until `n` streams have been dropped.
+    pub async fn wait_dropped(&self, n: usize) {
+        tokio::time::timeout(FRAME_TIMEOUT, async {
+            loop {
+                let notified = self.dropped_notify.notified();
+                if self.dropped.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                    return;
+                }
+                notified.await;
+            }
+        })
+        .await
+        .expect("agent stream dropped in time");
+    }
+}
+
+struct DropGuard(
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<tokio::sync::Notify>,
+);
+
+impl Drop for DropGuard {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.1.notify_waiters();
+    }
+}
+
+impl Agent for TrackingAgent {
+    fn stream(&self, request: sessionhub::agent::AgentRequest) -> sessionhub::agent::AgentStream {
+        self.started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let guard = DropGuard(self.dropped.clone(), self.dropped_notify.clone());
+        let inner = self.inner.stream(request);
+        Box::pin(inner.map(move |c| {
+            let _keep = &guard;
+            c
+        }))
+    }
+}
+
+/// Connect a raw TCP WebSocket that never answers pings (heartbeat tests); returns the
+/// stream after the handshake.
+pub async fn raw_ws(addr: SocketAddr) -> TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.expect("tcp connect");
+    let req = format!(
+        "GET /v1/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.expect("handshake write");
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).await.expect("handshake read");
+        buf.push(byte[0]);
+    }
+    assert!(
+        buf.starts_with(b"HTTP/1.1 101"),
+        "upgrade refused: {}",
+        String::from_utf8_lossy(&buf)
+    );
+    s
+}
+
+/// Read raw server frames until a Close frame; returns its code.
+pub async fn raw_until_close(s: &mut TcpStream) -> u16 {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.expect("frame header");
+        let opcode = h[0] & 0x0f;
+        let mut len = (h[1] & 0x7f) as usize;
+        if len == 126 {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).await.expect("len");
+            len = u16::from_be_bytes(l) as usize;
+        } else if len == 127 {
+            let mut l = [0u8; 8];
+            s.read_exact(&mut l).await.expect("len");
+            len = u64::from_be_bytes(l) as usize;
+        }
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).await.expect("payload");
+        if opcode == 0x8 {
+            return u16::from_be_bytes([payload[0], payload[1]]);
+        }
     }
 }
