@@ -27,6 +27,17 @@ pub const DEFAULT_DRAIN_SECS: u64 = 10;
 pub const DEFAULT_CHECKPOINT_MS: u64 = 250;
 pub const DEFAULT_COMMAND_QUEUE: usize = 256;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+pub const DEFAULT_OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+pub const DEFAULT_MODEL: &str = "gpt-4o-mini";
+pub const DEFAULT_HISTORY_CHARS: usize = 48_000;
+pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 10_000;
+pub const DEFAULT_FIRST_TOKEN_TIMEOUT_MS: u64 = 120_000;
+pub const DEFAULT_CHUNK_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_UPSTREAM_MAX_ATTEMPTS: u32 = 4;
+pub const DEFAULT_UPSTREAM_BACKOFF_MS: u64 = 500;
+pub const DEFAULT_UPSTREAM_MAX_BACKOFF_MS: u64 = 8_000;
+pub const DEFAULT_RETRY_AFTER_CAP_MS: u64 = 10_000;
+pub const DEFAULT_RETRY_BUDGET_MS: u64 = 30_000;
 
 /// What answers user messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -147,6 +158,75 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "SESSIONHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// API key for OpenAI or the configured server (prefer the environment variable: a flag
+    /// shows in the process list).
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<ApiKey>,
+    /// Base URL of an OpenAI-compatible API, up to `/v1` (OpenAI, vLLM, Ollama, llama.cpp, a gateway).
+    #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_OPENAI_BASE_URL)]
+    pub openai_base_url: String,
+    /// Model name sent upstream.
+    #[arg(long, env = "SESSIONHUB_MODEL", default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// System prompt sent first in every upstream request.
+    #[arg(long, env = "SESSIONHUB_SYSTEM_PROMPT")]
+    pub system_prompt: Option<String>,
+    /// History sent upstream, in characters: the most recent items that fit.
+    #[arg(long, env = "SESSIONHUB_HISTORY_CHARS", default_value_t = DEFAULT_HISTORY_CHARS)]
+    pub history_chars: usize,
+    /// Milliseconds to open a connection to the model server.
+    #[arg(long, env = "SESSIONHUB_UPSTREAM_CONNECT_TIMEOUT_MS", default_value_t = DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS)]
+    pub upstream_connect_timeout_ms: u64,
+    /// Milliseconds from sending a request to the first token before the run fails.
+    #[arg(long, env = "SESSIONHUB_FIRST_TOKEN_TIMEOUT_MS", default_value_t = DEFAULT_FIRST_TOKEN_TIMEOUT_MS)]
+    pub first_token_timeout_ms: u64,
+    /// Longest gap between chunks, in milliseconds, before a streaming run fails.
+    #[arg(long, env = "SESSIONHUB_CHUNK_TIMEOUT_MS", default_value_t = DEFAULT_CHUNK_TIMEOUT_MS)]
+    pub chunk_timeout_ms: u64,
+    /// Upstream attempts per run before the first token (first one included).
+    #[arg(long, env = "SESSIONHUB_UPSTREAM_MAX_ATTEMPTS", default_value_t = DEFAULT_UPSTREAM_MAX_ATTEMPTS)]
+    pub upstream_max_attempts: u32,
+    /// First retry backoff in milliseconds; doubles per attempt, with jitter.
+    #[arg(long, env = "SESSIONHUB_UPSTREAM_BACKOFF_MS", default_value_t = DEFAULT_UPSTREAM_BACKOFF_MS)]
+    pub upstream_backoff_ms: u64,
+    /// Longest retry backoff in milliseconds.
+    #[arg(long, env = "SESSIONHUB_UPSTREAM_MAX_BACKOFF_MS", default_value_t = DEFAULT_UPSTREAM_MAX_BACKOFF_MS)]
+    pub upstream_max_backoff_ms: u64,
+    /// Longest upstream Retry-After honoured, in milliseconds (longer ones are cut to this).
+    #[arg(long, env = "SESSIONHUB_RETRY_AFTER_CAP_MS", default_value_t = DEFAULT_RETRY_AFTER_CAP_MS)]
+    pub retry_after_cap_ms: u64,
+    /// Total milliseconds a run may spend on upstream attempts and waits before its first token.
+    #[arg(long, env = "SESSIONHUB_RETRY_BUDGET_MS", default_value_t = DEFAULT_RETRY_BUDGET_MS)]
+    pub retry_budget_ms: u64,
+}
+
+/// A secret that never shows in `Debug` output (the config is logged at start-up).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(s: &str) -> Self {
+        ApiKey(s.to_owned())
+    }
+}
+
+impl std::str::FromStr for ApiKey {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(ApiKey(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
 }
 
 impl Config {

@@ -5,6 +5,7 @@
 //! cancels the run: an implementation must stop its upstream work (close the HTTP request) when
 //! its stream is dropped.
 
+pub mod openai;
 pub mod scripted;
 
 use futures::stream::BoxStream;

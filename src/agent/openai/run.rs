@@ -1,0 +1,355 @@
+//! One run against the upstream: connect (with retries before the first token), then read
+//! chunks under two clocks, and turn what happens into [`AgentChunk`]s or one [`AgentError`].
+//!
+//! The run is a `futures::stream::unfold` over [`Run`], so all its state (the async-openai
+//! stream included) lives inside the returned stream: dropping it drops the HTTP response,
+//! which closes the connection to the model server. No task is spawned here.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use async_openai::error::{OpenAIError, StreamError};
+use async_openai::types::chat::{
+    ChatCompletionResponseStream, ChatCompletionStreamOptions, CreateChatCompletionRequest,
+    CreateChatCompletionStreamResponse, FinishReason as WireFinish,
+};
+use futures::StreamExt;
+use reqwest::StatusCode;
+use tokio::time::{timeout_at, Instant};
+
+use super::http::{parse_error_body, truncate, UpstreamHttpError};
+use super::retry::{is_retryable, Backoff};
+use super::{history, Shared};
+use crate::agent::{AgentChunk, AgentError, AgentRequest, AgentStream, FinishReason, Usage};
+
+type Output = Result<AgentChunk, AgentError>;
+
+pub(super) fn stream(shared: Arc<Shared>, request: AgentRequest) -> AgentStream {
+    let run = Run {
+        shared,
+        request,
+        phase: Phase::Connect,
+        pending: VecDeque::new(),
+    };
+    Box::pin(futures::stream::unfold(run, |mut run| async move {
+        let next = run.next().await?;
+        Some((next, run))
+    }))
+}
+
+struct Run {
+    shared: Arc<Shared>,
+    request: AgentRequest,
+    phase: Phase,
+    /// Outputs decided but not yet handed out (one chunk can carry text and a finish).
+    pending: VecDeque<Output>,
+}
+
+enum Phase {
+    Connect,
+    Reading(Reading),
+    Done,
+}
+
+/// A response being read.
+struct Reading {
+    stream: ChatCompletionResponseStream,
+    /// When the current clock runs out: first-token clock until the first token, then the
+    /// gap clock, restarted by every chunk.
+    deadline: Instant,
+    got_token: bool,
+    finish: Option<WireFinish>,
+    usage: Option<Usage>,
+}
+
+/// What reading one more item from the upstream led to.
+enum Step {
+    /// Keep reading.
+    More,
+    /// The reply is over: emit the end (usage, then finished or an error).
+    End(Result<FinishReason, AgentError>),
+}
+
+impl Run {
+    async fn next(&mut self) -> Option<Output> {
+        loop {
+            if let Some(out) = self.pending.pop_front() {
+                return Some(out);
+            }
+            match &mut self.phase {
+                Phase::Done => return None,
+                Phase::Connect => match connect(&self.shared, &self.request).await {
+                    Ok(reading) => self.phase = Phase::Reading(reading),
+                    Err(e) => {
+                        self.phase = Phase::Done;
+                        return Some(Err(e));
+                    }
+                },
+                Phase::Reading(reading) => {
+                    let step = read(reading, &self.shared, &mut self.pending).await;
+                    if let Step::End(end) = step {
+                        let usage = reading.usage;
+                        // Dropping `Reading` closes the upstream connection if the server left
+                        // it open (a stall, or junk after the end).
+                        self.phase = Phase::Done;
+                        // The actor stores usage on the item and counts it in /metrics.
+                        if let Some(usage) = usage {
+                            self.pending.push_back(Ok(AgentChunk::Usage(usage)));
+                        }
+                        if let Err(e) = &end {
+                            self.log_failure(e);
+                        }
+                        self.pending.push_back(end.map(AgentChunk::Finished));
+                    }
+                }
+            }
+        }
+    }
+
+    fn log_failure(&self, e: &AgentError) {
+        tracing::warn!(
+            session_id = %self.request.session_id,
+            run_id = %self.request.run_id,
+            code = %e.code,
+            error = %e.message,
+            "upstream run failed"
+        );
+    }
+}
+
+/// Sends the request until a response starts streaming, retrying what may be retried
+/// while attempts and budget last. Each attempt runs under the first-token clock.
+async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, AgentError> {
+    let settings = &shared.settings;
+    let body = body(shared, request);
+    let backoff = Backoff::new(settings);
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let deadline = Instant::now() + settings.first_token_timeout;
+        let chat = shared.client.chat();
+        let error = match timeout_at(deadline, chat.create_stream(body.clone())).await {
+            Ok(Ok(stream)) => {
+                return Ok(Reading {
+                    stream,
+                    deadline,
+                    got_token: false,
+                    finish: None,
+                    usage: None,
+                })
+            }
+            Ok(Err(e)) => e,
+            Err(_) => return Err(first_token_timeout(settings.first_token_timeout)),
+        };
+        let http = match &error {
+            OpenAIError::Boxed(inner) => inner.downcast_ref::<UpstreamHttpError>(),
+            _ => None,
+        };
+        let Some(http) = http else {
+            return Err(AgentError::new(
+                "upstream_bad_request",
+                format!("could not send the request: {error}"),
+                false,
+            ));
+        };
+        let retry_after = match http {
+            UpstreamHttpError::Status { retry_after, .. } => *retry_after,
+            UpstreamHttpError::Transport { .. } => None,
+        };
+        let give_up = |why: &str| {
+            let mut e = classify_http(http);
+            e.message = format!("{} ({why})", e.message);
+            e
+        };
+        if !is_retryable(http) {
+            return Err(classify_http(http));
+        }
+        if attempt >= settings.max_attempts {
+            return Err(give_up(&format!("gave up after {attempt} attempts")));
+        }
+        let wait = backoff.delay(attempt, retry_after);
+        if started.elapsed() + wait > settings.retry_budget {
+            return Err(give_up(&format!(
+                "gave up after {attempt} attempts: the retry budget of {:?} is spent",
+                settings.retry_budget
+            )));
+        }
+        tracing::warn!(
+            session_id = %request.session_id,
+            run_id = %request.run_id,
+            attempt,
+            wait_ms = wait.as_millis() as u64,
+            error = %http,
+            "upstream attempt failed before the first token; retrying"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn body(shared: &Shared, request: &AgentRequest) -> CreateChatCompletionRequest {
+    let settings = &shared.settings;
+    CreateChatCompletionRequest {
+        model: settings.model.clone(),
+        messages: history::messages(
+            settings.system_prompt.as_deref(),
+            &request.history,
+            settings.history_chars,
+        ),
+        stream: Some(true),
+        // Ask for the usage chunk; servers that ignore the option simply report none.
+        stream_options: Some(ChatCompletionStreamOptions {
+            include_usage: Some(true),
+            include_obfuscation: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Reads one item from the response, pushing any text to `out`.
+async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> Step {
+    let settings = &shared.settings;
+    let item = match timeout_at(r.deadline, r.stream.next()).await {
+        Ok(item) => item,
+        // The reply is complete once finish_reason came; a server that then stalls before
+        // `[DONE]` (or the usage chunk) costs the usage figures, not the reply.
+        Err(_) if r.finish.is_some() => return end_of_reply(r),
+        Err(_) if r.got_token => {
+            return Step::End(Err(AgentError::new(
+                "upstream_timeout",
+                format!(
+                    "the model server sent nothing for {:?} in the middle of the reply",
+                    settings.chunk_timeout
+                ),
+                true,
+            )))
+        }
+        Err(_) => return Step::End(Err(first_token_timeout(settings.first_token_timeout))),
+    };
+    match item {
+        None => end_of_reply(r),
+        Some(Err(_)) if r.finish.is_some() => end_of_reply(r),
+        Some(Err(e)) => Step::End(Err(classify_stream(&e))),
+        Some(Ok(chunk)) => {
+            apply(r, chunk, out);
+            if r.got_token || r.finish.is_some() {
+                r.deadline = Instant::now() + settings.chunk_timeout;
+            }
+            Step::More
+        }
+    }
+}
+
+/// Takes text, finish reason and usage out of one chunk.
+fn apply(r: &mut Reading, chunk: CreateChatCompletionStreamResponse, out: &mut VecDeque<Output>) {
+    if let Some(u) = chunk.usage {
+        r.usage = Some(Usage {
+            prompt_tokens: u.prompt_tokens.into(),
+            completion_tokens: u.completion_tokens.into(),
+            total_tokens: u.total_tokens.into(),
+        });
+    }
+    // We ask for one choice; a server that sends more gets only the first one read.
+    for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+        let delta = choice.delta;
+        for text in [delta.content, delta.refusal].into_iter().flatten() {
+            if !text.is_empty() && r.finish.is_none() {
+                r.got_token = true;
+                out.push_back(Ok(AgentChunk::Delta(text)));
+            }
+        }
+        if let Some(reason) = choice.finish_reason {
+            r.finish.get_or_insert(reason);
+        }
+    }
+}
+
+/// The response ended (EOF, `[DONE]`, or trouble after the finish): judge by finish_reason.
+fn end_of_reply(r: &Reading) -> Step {
+    Step::End(match r.finish {
+        Some(WireFinish::Length) => Ok(FinishReason::Length),
+        Some(WireFinish::ContentFilter) => Err(AgentError::new(
+            "upstream_content_filter",
+            "the model server's content filter stopped the reply",
+            false,
+        )),
+        Some(WireFinish::Stop | WireFinish::ToolCalls | WireFinish::FunctionCall) => {
+            Ok(FinishReason::Stop)
+        }
+        None => Err(AgentError::new(
+            "upstream_protocol",
+            "the model server ended the stream without a finish_reason",
+            true,
+        )),
+    })
+}
+
+fn first_token_timeout(limit: std::time::Duration) -> AgentError {
+    AgentError::new(
+        "upstream_timeout",
+        format!("no first token from the model server within {limit:?}"),
+        true,
+    )
+}
+
+/// The stable error of a failed HTTP attempt.
+fn classify_http(e: &UpstreamHttpError) -> AgentError {
+    match e {
+        UpstreamHttpError::Transport { .. } => {
+            AgentError::new("upstream_unavailable", e.to_string(), true)
+        }
+        UpstreamHttpError::Status { status, .. } => {
+            let (code, retryable) = match *status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ("upstream_auth", false),
+                StatusCode::TOO_MANY_REQUESTS => ("upstream_rate_limited", is_retryable(e)),
+                StatusCode::REQUEST_TIMEOUT => ("upstream_timeout", true),
+                s if s.is_server_error() => ("upstream_unavailable", true),
+                _ => ("upstream_bad_request", false),
+            };
+            AgentError::new(code, e.to_string(), retryable)
+        }
+    }
+}
+
+/// The stable error of a failure in the middle of the stream.
+fn classify_stream(e: &OpenAIError) -> AgentError {
+    match e {
+        // The connection broke: reset, or closed before the body was complete.
+        OpenAIError::StreamError(inner) if matches!(**inner, StreamError::EventStream(_)) => {
+            AgentError::new(
+                "upstream_unavailable",
+                format!("the connection to the model server broke mid-reply: {inner}"),
+                true,
+            )
+        }
+        // Servers report mid-stream failures in-band as `data: {"error": {...}}`, which
+        // async-openai cannot parse as a chunk. Anything else unparsable is a protocol error.
+        // The chunk itself is not repeated: it may hold completion text.
+        OpenAIError::JSONDeserialize(parse, content) => {
+            match serde_json::from_str::<serde_json::Value>(content) {
+                Ok(v) if v.get("error").is_some() => {
+                    let (_, message) = parse_error_body(content.as_bytes());
+                    let message = message.unwrap_or_else(|| "no message".into());
+                    AgentError::new(
+                        "upstream_error",
+                        format!(
+                            "the model server reported an error mid-reply: {}",
+                            truncate(&message, 300)
+                        ),
+                        true,
+                    )
+                }
+                _ => AgentError::new(
+                    "upstream_protocol",
+                    format!("the model server sent a malformed chunk: {parse}"),
+                    true,
+                ),
+            }
+        }
+        other => AgentError::new(
+            "upstream_protocol",
+            format!("the model server's stream failed: {other}"),
+            true,
+        ),
+    }
+}
