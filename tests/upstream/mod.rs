@@ -17,10 +17,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sessionhub::config::{AgentKind, ApiKey, Config};
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+mod script;
+mod sse;
+
+pub(crate) use script::{echo_pieces, Ev, Gate, Reply};
+use sse::{body_stream, BodyGuard};
 
 /// The model and system prompt [`point_hub_at`] configures.
 pub(crate) const MODEL: &str = "scripted-model";
@@ -41,99 +47,6 @@ pub(crate) fn point_hub_at(c: &mut Config, base_url: &str) {
     c.upstream_max_backoff_ms = 100;
     c.retry_after_cap_ms = 200;
     c.retry_budget_ms = 5_000;
-}
-
-/// One step of a streamed reply.
-#[derive(Debug, Clone)]
-pub(crate) enum Ev {
-    /// The opening chunk OpenAI sends: `delta: {role: assistant, content: ""}`.
-    Role,
-    /// A content chunk.
-    Text(String),
-    /// A chunk with an empty delta and this `finish_reason`.
-    Finish(&'static str),
-    /// The usage chunk (`choices: []`); sent only if the request asked for usage.
-    Usage { prompt: u32, completion: u32 },
-    /// `data: [DONE]`.
-    Done,
-    /// A raw SSE `data:` line, sent as is (malformed chunks, in-band errors).
-    Raw(String),
-    /// Wait before the next step.
-    Sleep(Duration),
-    /// Abort the connection mid-body (the client sees an incomplete chunked body).
-    Reset,
-    /// Send nothing more and keep the connection open until the client closes it.
-    Hang,
-    /// Hold the body until the test opens this gate (so a test can act at a known point).
-    Wait(Gate),
-}
-
-/// A gate scripts wait on until the test opens it; it stays open (every waiter passes).
-#[derive(Debug, Clone)]
-pub(crate) struct Gate(Arc<watch::Sender<bool>>);
-
-impl Default for Gate {
-    fn default() -> Self {
-        Gate(Arc::new(watch::channel(false).0))
-    }
-}
-
-impl Gate {
-    pub(crate) fn open(&self) {
-        self.0.send_replace(true);
-    }
-
-    async fn passed(&self) {
-        let mut rx = self.0.subscribe();
-        // Err only if the sender is gone, and we hold it.
-        let _ = rx.wait_for(|open| *open).await;
-    }
-}
-
-/// How the server answers one request.
-#[derive(Debug, Clone)]
-pub(crate) enum Reply {
-    /// A non-streaming error answer.
-    Status {
-        status: u16,
-        headers: Vec<(&'static str, String)>,
-        body: String,
-    },
-    /// `200 text/event-stream` with these steps; the body ends after the last one.
-    Stream(Vec<Ev>),
-}
-
-impl Reply {
-    /// A well-formed streamed reply of these text pieces, `stop`, usage and `[DONE]`.
-    pub(crate) fn text(pieces: &[&str]) -> Reply {
-        let mut evs = vec![Ev::Role];
-        evs.extend(pieces.iter().map(|p| Ev::Text((*p).to_owned())));
-        evs.extend([
-            Ev::Finish("stop"),
-            Ev::Usage {
-                prompt: 11,
-                completion: pieces.len() as u32,
-            },
-            Ev::Done,
-        ]);
-        Reply::Stream(evs)
-    }
-
-    /// An OpenAI-style JSON error answer.
-    pub(crate) fn error(status: u16, kind: &str, message: &str) -> Reply {
-        Reply::Status {
-            status,
-            headers: Vec::new(),
-            body: json!({"error": {"message": message, "type": kind, "code": null}}).to_string(),
-        }
-    }
-
-    pub(crate) fn with_header(mut self, name: &'static str, value: &str) -> Reply {
-        if let Reply::Status { headers, .. } = &mut self {
-            headers.push((name, value.to_owned()));
-        }
-        self
-    }
 }
 
 /// How the body of a streamed answer ended, as the server saw it.
@@ -178,7 +91,7 @@ impl Request {
     }
 }
 
-struct State {
+pub(crate) struct State {
     script: Mutex<VecDeque<Reply>>,
     log: Mutex<Vec<Request>>,
     /// Bumped on every change to `log`; `wait_for` watches it.
@@ -190,7 +103,7 @@ struct State {
 }
 
 impl State {
-    fn update(&self, n: usize, f: impl FnOnce(&mut Request)) {
+    pub(crate) fn update(&self, n: usize, f: impl FnOnce(&mut Request)) {
         f(&mut self.log.lock().unwrap()[n]);
         self.changed.send_modify(|v| *v += 1);
     }
@@ -282,14 +195,6 @@ impl Upstream {
     }
 }
 
-/// The echo answer: "Upstream echo:" and the words of the last user message, one chunk each.
-pub(crate) fn echo_pieces(user_text: &str) -> Vec<String> {
-    std::iter::once("Upstream echo:".to_owned())
-        .chain(user_text.split_whitespace().map(str::to_owned))
-        .map(|w| format!("{w} "))
-        .collect()
-}
-
 async fn completions(
     AxumState(state): AxumState<Arc<State>>,
     headers: HeaderMap,
@@ -377,92 +282,4 @@ fn record(state: &State, request: Request) -> usize {
     drop(log);
     state.changed.send_modify(|v| *v += 1);
     n
-}
-
-/// Lives inside the response body: when hyper drops the body before the script ended, the
-/// client closed the connection.
-struct BodyGuard {
-    state: Arc<State>,
-    n: usize,
-}
-
-impl Drop for BodyGuard {
-    fn drop(&mut self) {
-        let at = Instant::now();
-        self.state.update(self.n, |r| {
-            if r.end == End::Open {
-                r.end = End::ClientClosed(at);
-            }
-        });
-    }
-}
-
-type Chunk = Result<Bytes, std::io::Error>;
-
-fn body_stream(
-    guard: BodyGuard,
-    evs: VecDeque<Ev>,
-    model: String,
-    usage_wanted: bool,
-) -> impl futures::Stream<Item = Chunk> + Send {
-    futures::stream::unfold(Some((guard, evs)), move |st| {
-        let model = model.clone();
-        async move {
-            let (guard, mut evs) = st?;
-            loop {
-                let Some(ev) = evs.pop_front() else {
-                    guard.state.update(guard.n, |r| r.end = End::Finished);
-                    return None;
-                };
-                let data = match ev {
-                    Ev::Role => chunk(&model, json!({"role": "assistant", "content": ""}), None),
-                    Ev::Text(t) => {
-                        guard.state.update(guard.n, |r| r.sent.push_str(&t));
-                        chunk(&model, json!({"content": t}), None)
-                    }
-                    Ev::Finish(reason) => chunk(&model, json!({}), Some(reason)),
-                    Ev::Usage { .. } if !usage_wanted => continue,
-                    Ev::Usage { prompt, completion } => json!({
-                        "id": "chatcmpl-scripted", "object": "chat.completion.chunk",
-                        "created": 1_763_700_000, "model": model, "choices": [],
-                        "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                                  "total_tokens": prompt + completion}
-                    })
-                    .to_string(),
-                    Ev::Done => "[DONE]".to_owned(),
-                    Ev::Raw(line) => line,
-                    Ev::Sleep(d) => {
-                        tokio::time::sleep(d).await;
-                        continue;
-                    }
-                    Ev::Reset => {
-                        guard.state.update(guard.n, |r| r.end = End::Reset);
-                        let err = std::io::Error::new(
-                            std::io::ErrorKind::ConnectionReset,
-                            "scripted reset",
-                        );
-                        return Some((Err(err), None));
-                    }
-                    Ev::Hang => std::future::pending::<String>().await,
-                    Ev::Wait(gate) => {
-                        gate.passed().await;
-                        continue;
-                    }
-                };
-                let frame = Bytes::from(format!("data: {data}\n\n"));
-                return Some((Ok(frame), Some((guard, evs))));
-            }
-        }
-    })
-}
-
-fn chunk(model: &str, delta: Value, finish: Option<&str>) -> String {
-    json!({
-        "id": "chatcmpl-scripted",
-        "object": "chat.completion.chunk",
-        "created": 1_763_700_000,
-        "model": model,
-        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-    })
-    .to_string()
 }

@@ -1,0 +1,108 @@
+//! What the scripted upstream answers: replies made of SSE steps, error answers, gates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+
+/// One step of a streamed reply.
+#[derive(Debug, Clone)]
+pub(crate) enum Ev {
+    /// The opening chunk OpenAI sends: `delta: {role: assistant, content: ""}`.
+    Role,
+    /// A content chunk.
+    Text(String),
+    /// A chunk with an empty delta and this `finish_reason`.
+    Finish(&'static str),
+    /// The usage chunk (`choices: []`); sent only if the request asked for usage.
+    Usage { prompt: u32, completion: u32 },
+    /// `data: [DONE]`.
+    Done,
+    /// A raw SSE `data:` line, sent as is (malformed chunks, in-band errors).
+    Raw(String),
+    /// Wait before the next step.
+    Sleep(Duration),
+    /// Abort the connection mid-body (the client sees an incomplete chunked body).
+    Reset,
+    /// Send nothing more and keep the connection open until the client closes it.
+    Hang,
+    /// Hold the body until the test opens this gate (so a test can act at a known point).
+    Wait(Gate),
+}
+
+/// A gate scripts wait on until the test opens it; it stays open (every waiter passes).
+#[derive(Debug, Clone)]
+pub(crate) struct Gate(Arc<watch::Sender<bool>>);
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl Gate {
+    pub(crate) fn open(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub(super) async fn passed(&self) {
+        let mut rx = self.0.subscribe();
+        // Err only if the sender is gone, and we hold it.
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+/// How the server answers one request.
+#[derive(Debug, Clone)]
+pub(crate) enum Reply {
+    /// A non-streaming error answer.
+    Status {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// `200 text/event-stream` with these steps; the body ends after the last one.
+    Stream(Vec<Ev>),
+}
+
+impl Reply {
+    /// A well-formed streamed reply of these text pieces, `stop`, usage and `[DONE]`.
+    pub(crate) fn text(pieces: &[&str]) -> Reply {
+        let mut evs = vec![Ev::Role];
+        evs.extend(pieces.iter().map(|p| Ev::Text((*p).to_owned())));
+        evs.extend([
+            Ev::Finish("stop"),
+            Ev::Usage {
+                prompt: 11,
+                completion: pieces.len() as u32,
+            },
+            Ev::Done,
+        ]);
+        Reply::Stream(evs)
+    }
+
+    /// An OpenAI-style JSON error answer.
+    pub(crate) fn error(status: u16, kind: &str, message: &str) -> Reply {
+        Reply::Status {
+            status,
+            headers: Vec::new(),
+            body: json!({"error": {"message": message, "type": kind, "code": null}}).to_string(),
+        }
+    }
+
+    pub(crate) fn with_header(mut self, name: &'static str, value: &str) -> Reply {
+        if let Reply::Status { headers, .. } = &mut self {
+            headers.push((name, value.to_owned()));
+        }
+        self
+    }
+}
+
+/// The echo answer: "Upstream echo:" and the words of the last user message, one chunk each.
+pub(crate) fn echo_pieces(user_text: &str) -> Vec<String> {
+    std::iter::once("Upstream echo:".to_owned())
+        .chain(user_text.split_whitespace().map(str::to_owned))
+        .map(|w| format!("{w} "))
+        .collect()
+}
