@@ -136,10 +136,11 @@ impl Hub {
         Err(HubError::Unavailable("the session is restarting, try again".into()))
     }
 
-    pub async fn create_session(&self, who: &Principal, title: Option<String>, metadata: Option<Value>) -> Result<SessionInfo, HubError> {
+    /// The record of a new, empty session.
+    fn new_record(&self, who: &Principal, id: String, title: Option<String>, metadata: Option<Value>) -> SessionRecord {
         let now = now_rfc3339();
-        let record = SessionRecord {
-            id: new_id("ses"),
+        SessionRecord {
+            id,
             owner: who.sub.clone(),
             title,
             metadata,
@@ -150,10 +151,35 @@ impl Hub {
             head_seq: 0,
             generation: self.store().generation(),
             next_ord: 0,
-        };
+        }
+    }
+
+    pub async fn create_session(&self, who: &Principal, title: Option<String>, metadata: Option<Value>) -> Result<SessionInfo, HubError> {
+        let record = self.new_record(who, new_id("ses"), title, metadata);
         self.store().write(WriteBatch { session: Some(record.clone()), ..Default::default() })?;
         self.store().barrier().await?;
         Ok(SessionInfo::from(&record))
+    }
+
+    /// Make sure the session `id` exists for `who`, creating it under that id if it does not
+    /// (AG-UI threads are named by the client). Returns true when it was created now; a
+    /// session of someone else is `not_found`.
+    pub async fn open_session(&self, who: &Principal, id: &str) -> Result<bool, HubError> {
+        // Creations by name are serialised, so two first requests on one thread make one
+        // session; the common case (it exists) never takes the lock.
+        static CREATE_BY_ID: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let owned = |r: &SessionRecord| if r.owner == who.sub { Ok(false) } else { Err(HubError::session_not_found()) };
+        if let Some(r) = self.store().load_session(id)? {
+            return owned(&r);
+        }
+        let _guard = CREATE_BY_ID.lock().await;
+        if let Some(r) = self.store().load_session(id)? {
+            return owned(&r);
+        }
+        let record = self.new_record(who, id.to_owned(), None, None);
+        self.store().write(WriteBatch { session: Some(record), ..Default::default() })?;
+        self.store().barrier().await?;
+        Ok(true)
     }
 
     /// `who`'s sessions, newest first, older than the session `before`.

@@ -1,6 +1,7 @@
 //! Thin adapters, I/O only: each transport translates its wire format to `Hub` calls and
 //! renders the session events back. Protocol rules live in the session actor.
 
+mod agui;
 mod chatkit;
 pub(crate) mod rest;
 pub(crate) mod sse;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/ws", get(ws::upgrade))
         .merge(rest::routes())
+        .merge(agui::routes())
         .merge(chatkit::routes())
         .merge(sse::routes())
         .with_state(state)

@@ -1,0 +1,98 @@
+//! The AG-UI events the hub emits, in the shapes both client lines (0.0.59 and 1.0) accept:
+//! camelCase fields, `type` in SCREAMING_SNAKE_CASE, optional fields left out (a `null` is
+//! fatal to both), integer millisecond timestamps. Framed as `data: <json>\n\n`, LF only.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+/// How a run ended, as `RUN_FINISHED.outcome`. Only `cancelled` is ever sent, and only to 1.0
+/// clients: 0.0.59 rejects it (success is the default when the field is absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub(super) enum Outcome {
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+pub(super) enum AguiEvent<'a> {
+    RunStarted {
+        thread_id: &'a str,
+        run_id: &'a str,
+        timestamp: i64,
+    },
+    RunFinished {
+        thread_id: &'a str,
+        run_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        outcome: Option<Outcome>,
+        timestamp: i64,
+    },
+    RunError {
+        message: &'a str,
+        code: &'a str,
+        timestamp: i64,
+    },
+    TextMessageStart {
+        message_id: &'a str,
+        role: &'static str,
+        timestamp: i64,
+    },
+    TextMessageContent {
+        message_id: &'a str,
+        delta: &'a str,
+        timestamp: i64,
+    },
+    TextMessageEnd {
+        message_id: &'a str,
+        timestamp: i64,
+    },
+}
+
+impl AguiEvent<'_> {
+    /// One SSE frame: `data: <json>\n\n`.
+    pub(super) fn frame(&self) -> Bytes {
+        let mut out = b"data: ".to_vec();
+        serde_json::to_writer(&mut out, self).expect("AG-UI events always serialise");
+        out.extend_from_slice(b"\n\n");
+        Bytes::from(out)
+    }
+}
+
+/// A comment frame; clients skip it, and writing it tells the hub whether the client is gone.
+pub(super) const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_camel_case_lf_only_without_nulls() {
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: None,
+            timestamp: 5,
+        };
+        assert_eq!(&e.frame()[..], b"data: {\"type\":\"RUN_FINISHED\",\"threadId\":\"t\",\"runId\":\"r\",\"timestamp\":5}\n\n");
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: Some(Outcome::Cancelled),
+            timestamp: 5,
+        };
+        assert!(
+            String::from_utf8_lossy(&e.frame()).contains("\"outcome\":{\"type\":\"cancelled\"}")
+        );
+        let e = AguiEvent::TextMessageContent {
+            message_id: "m",
+            delta: "a\r\nb",
+            timestamp: 1,
+        };
+        assert_eq!(&e.frame()[..], b"data: {\"type\":\"TEXT_MESSAGE_CONTENT\",\"messageId\":\"m\",\"delta\":\"a\\r\\nb\",\"timestamp\":1}\n\n");
+    }
+}

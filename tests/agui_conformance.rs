@@ -1,0 +1,59 @@
+//! AG-UI conformance: the official `@ag-ui/client` in both live versions (1.0.0 and 0.0.59,
+//! installed by tests/agui/setup.sh) drives the real hub with `HttpAgent` through a normal run,
+//! an upstream failure, an abort mid-stream and a thread continued over several runs, and
+//! fails on any client verification error or warning (tests/agui/driver.mjs).
+
+#[path = "agui/support.rs"]
+mod agui;
+mod support;
+
+use support::TestHub;
+
+/// The scripted agent's pace: slow enough that an abort after the first delta lands mid-reply.
+const DELTAS: u32 = 12;
+const DELAY_MS: u64 = 40;
+
+async fn hub() -> TestHub {
+    TestHub::start_with(|c| {
+        c.scripted_deltas = DELTAS;
+        c.scripted_delay_ms = DELAY_MS;
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_client_versions_accept_every_scenario() {
+    agui::require_clients();
+    let hub = hub().await;
+    let base = hub.url("");
+    // Both versions at once: separate threads of the same hub.
+    let (v1, v0) = tokio::join!(
+        agui::run_driver(&base, "1.0.0", DELTAS, &[]),
+        agui::run_driver(&base, "0.0.59", DELTAS, &[])
+    );
+    for (version, (ok, out)) in [("1.0.0", v1), ("0.0.59", v0)] {
+        assert!(ok, "@ag-ui/client {version} rejected the hub:\n{out}");
+        for scenario in ["normal", "failure", "abort", "multi"] {
+            assert!(
+                out.contains(&format!("ok - {version} {scenario}\n")),
+                "{version} {scenario} did not pass:\n{out}"
+            );
+        }
+    }
+}
+
+/// The driver is a live judge: a hub answering with replies it does not expect fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_rejects_a_reply_it_does_not_expect() {
+    agui::require_clients();
+    let hub = hub().await;
+    let (ok, out) = agui::run_driver(&hub.url(""), "1.0.0", DELTAS + 1, &["normal"]).await;
+    assert!(
+        !ok,
+        "the driver accepted a reply of the wrong length:\n{out}"
+    );
+    assert!(
+        out.contains("not ok - 1.0.0 normal") && out.contains("streamed reply"),
+        "{out}"
+    );
+}
