@@ -13,6 +13,7 @@ import argparse
 import sys
 import time
 
+from reference_server import scripted_deltas
 from ckproto import Client, ConformanceError, Reply, check_error_body, message_text, user_input
 
 STREAM_HEAD = [
@@ -175,9 +176,10 @@ def run(url: str, reference: bool, deltas: int) -> int:
     )
     expect(r.closed_early, "stream ended before the client closed it")
     partial = "".join(e["update"]["delta"] for e in r.events if "delta" in e.get("update", {}))
-    stored = wait_for_assistant(c, tid, r.events[-1]["item_id"])
-    expect(message_text(stored).startswith(partial), f"stored {stored} vs seen {partial!r}")
-    expect(len(message_text(stored)) < len(done1["content"][0]["text"]) + 40, "not partial")
+    stored = message_text(wait_for_assistant(c, tid, r.events[-1]["item_id"]))
+    full = "".join(scripted_deltas("stop me early please", deltas))
+    expect(stored.startswith(partial), f"stored {stored!r} does not start with seen {partial!r}")
+    expect(full.startswith(stored) and stored != full, f"stored {stored!r} is not a partial of {full!r}")
     ok("closing the stream stores the partial reply")
 
     # The thread still works after a stop: the next turn streams in full.
