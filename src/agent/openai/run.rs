@@ -2,8 +2,9 @@
 //! chunks under two clocks, and turn what happens into [`AgentChunk`]s or one [`AgentError`].
 //!
 //! The run is a `futures::stream::unfold` over [`Run`], so all its state (the async-openai
-//! stream included) lives inside the returned stream: dropping it drops the HTTP response,
-//! which closes the connection to the model server. No task is spawned here.
+//! stream included) lives inside the returned stream and we spawn nothing. Dropping it drops
+//! async-openai's receiver; the reader task async-openai spawns per response sees that at once
+//! (it selects on the channel closing) and drops the HTTP response, closing the connection.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -82,6 +83,7 @@ impl Run {
                     Ok(reading) => self.phase = Phase::Reading(reading),
                     Err(e) => {
                         self.phase = Phase::Done;
+                        self.log_failure(&e);
                         return Some(Err(e));
                     }
                 },
