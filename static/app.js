@@ -243,6 +243,10 @@ async function cancel(runId) {
 
 for (const b of document.querySelectorAll('#transport button')) {
   b.setAttribute('aria-checked', String(b.dataset.value === transport));
+  if (b.dataset.value === 'ws' && typeof WebSocket !== 'function') {
+    b.disabled = true;
+    b.title = 'WebSockets are not available in this browser';
+  }
   b.addEventListener('click', () => {
     for (const o of document.querySelectorAll('#transport button')) o.setAttribute('aria-checked', String(o === b));
     localStorage.setItem(TRANSPORT_KEY, b.dataset.value);

@@ -260,17 +260,26 @@ export class HubClient {
     this.scheduleReconnect(reason);
   }
 
+  /**
+   * Pings on an interval and declares the link dead when a ping goes unanswered (no frame at
+   * all) for heartbeatTimeoutMs. It measures from the ping, not from the last frame, because
+   * browsers throttle timers in background tabs to once a minute.
+   */
   startHeartbeat() {
     clearInterval(this.heartbeat);
+    this.pingSentAt = 0;
     this.heartbeat = setInterval(() => {
       if (!this.ws || this.ws.readyState !== 1) return;
-      const silent = Date.now() - this.lastHeard;
-      if (silent > this.opts.heartbeatMs + this.opts.heartbeatTimeoutMs) {
+      const now = Date.now();
+      if (this.pingSentAt && this.lastHeard < this.pingSentAt && now - this.pingSentAt > this.opts.heartbeatTimeoutMs) {
         this.scheduleReconnect('heartbeat timed out');
         return;
       }
-      this.wsWrite({ type: 'ping' });
-    }, this.opts.heartbeatMs);
+      if (!this.pingSentAt || this.lastHeard >= this.pingSentAt) {
+        this.pingSentAt = now;
+        this.wsWrite({ type: 'ping' });
+      }
+    }, Math.min(this.opts.heartbeatMs, this.opts.heartbeatTimeoutMs));
   }
 
   wsWrite(frame) {

@@ -14,13 +14,23 @@ fn base(hub: &TestHub) -> String {
 }
 
 async fn post(hub: &TestHub, path: &str, body: Value) -> (u16, Value) {
-    let r = http().post(hub.url(path)).json(&body).send().await.expect("POST");
+    let r = http()
+        .post(hub.url(path))
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
     let status = r.status().as_u16();
     (status, r.json::<Value>().await.unwrap_or(Value::Null))
 }
 
 async fn say(hub: &TestHub, session: &str, cmid: &str, text: &str) -> Value {
-    let (status, ack) = post(hub, &format!("/v1/sessions/{session}/messages"), json!({"client_msg_id": cmid, "text": text})).await;
+    let (status, ack) = post(
+        hub,
+        &format!("/v1/sessions/{session}/messages"),
+        json!({"client_msg_id": cmid, "text": text}),
+    )
+    .await;
     assert_eq!(status, 200, "ack: {ack}");
     ack
 }
@@ -46,7 +56,9 @@ async fn sse_and_websocket_tabs_see_identical_events() {
     // A message sent on the WebSocket, then one posted over HTTP: both tabs see every event.
     let ack = ws.say(&s, "c-ws", "hello from the websocket").await;
     assert_eq!(ack["type"], "ack", "{ack}");
-    let run1 = ws.until_run_end(&ack["run_id"].as_str().expect("run_id").to_owned()).await;
+    let run1 = ws
+        .until_run_end(ack["run_id"].as_str().expect("run_id"))
+        .await;
     assert_eq!(run1["type"], "run.completed");
     let ack2 = say(&hub, &s, "c-sse", "hello from sse").await;
     assert_eq!(ack2["type"], "ack");
@@ -55,19 +67,45 @@ async fn sse_and_websocket_tabs_see_identical_events() {
     ws.until_run_end(&run2).await;
     let got = sse.until(|v| ends_run(v, &run2)).await;
 
-    assert_eq!(sse.events, ws.events, "SSE and WebSocket saw different events");
-    assert!(sse.events.len() > 10, "expected two full runs, got {}", sse.events.len());
+    assert_eq!(
+        sse.events, ws.events,
+        "SSE and WebSocket saw different events"
+    );
+    assert!(
+        sse.events.len() > 10,
+        "expected two full runs, got {}",
+        sse.events.len()
+    );
     for e in &got {
         let v = e.json();
-        assert_eq!(e.event, v["type"].as_str().expect("type"), "event name is the type");
-        assert_eq!(e.id.clone().expect("id"), format!("{}:{}", v["epoch"].as_str().expect("epoch"), v["seq"]));
+        assert_eq!(
+            e.event,
+            v["type"].as_str().expect("type"),
+            "event name is the type"
+        );
+        assert_eq!(
+            e.id.clone().expect("id"),
+            format!("{}:{}", v["epoch"].as_str().expect("epoch"), v["seq"])
+        );
     }
     // The posted message's ack names the `message` event it produced.
-    let msg = sse.events.iter().find(|v| v["type"] == "message" && v["item"]["client_msg_id"] == "c-sse").expect("message event");
+    let msg = sse
+        .events
+        .iter()
+        .find(|v| v["type"] == "message" && v["item"]["client_msg_id"] == "c-sse")
+        .expect("message event");
     assert_eq!(msg["seq"], ack2["seq"]);
     assert_eq!(msg["item"]["id"], ack2["item_id"]);
-    let seqs: Vec<u64> = sse.events.iter().map(|v| v["seq"].as_u64().expect("seq")).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seq rises by exactly 1");
+    let seqs: Vec<u64> = sse
+        .events
+        .iter()
+        .map(|v| v["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seq rises by exactly 1"
+    );
 }
 
 #[tokio::test]
@@ -87,24 +125,50 @@ async fn sse_resume_by_last_event_id_has_no_gap_or_duplicate() {
     let ack = say(&hub, &s, "c-1", "resume me without losing a word").await;
     let run = ack["run_id"].as_str().expect("run_id").to_owned();
     // Drop the stream after a few deltas, mid-run.
-    let before = first.until(|v| v["type"] == "run.delta" && v["text"] == "resume ").await;
+    let before = first
+        .until(|v| v["type"] == "run.delta" && v["text"] == "resume ")
+        .await;
     let last_id = before.last().and_then(|e| e.id.clone()).expect("id");
-    let head_before: u64 = last_id.rsplit(':').next().expect("seq").parse().expect("number");
+    let head_before: u64 = last_id
+        .rsplit(':')
+        .next()
+        .expect("seq")
+        .parse()
+        .expect("number");
     drop(first);
 
     let mut second = open(&url, Some(&last_id)).await;
     assert_eq!(second.header("sessionhub-resume"), "replay");
     let after = second.until(|v| ends_run(v, &run)).await;
-    assert_eq!(after[0].json()["seq"].as_u64(), Some(head_before + 1), "the replay starts right after Last-Event-ID");
+    assert_eq!(
+        after[0].json()["seq"].as_u64(),
+        Some(head_before + 1),
+        "the replay starts right after Last-Event-ID"
+    );
     reference.until_run_end(&run).await;
 
-    let mut joined: Vec<Value> = before.iter().map(|e| e.json()).filter(|v| v.get("seq").is_some() && v["type"] != "snapshot").collect();
+    let mut joined: Vec<Value> = before
+        .iter()
+        .map(|e| e.json())
+        .filter(|v| v.get("seq").is_some() && v["type"] != "snapshot")
+        .collect();
     joined.extend(after.iter().map(|e| e.json()));
-    assert_eq!(joined, reference.events, "dropped + resumed stream differs from an uninterrupted tab");
-    let text: String = joined.iter().filter(|v| v["type"] == "run.delta").map(|v| v["text"].as_str().expect("text")).collect();
+    assert_eq!(
+        joined, reference.events,
+        "dropped + resumed stream differs from an uninterrupted tab"
+    );
+    let text: String = joined
+        .iter()
+        .filter(|v| v["type"] == "run.delta")
+        .map(|v| v["text"].as_str().expect("text"))
+        .collect();
     let done = joined.last().expect("terminal");
     assert_eq!(done["type"], "run.completed");
-    assert_eq!(done["item"]["text"].as_str(), Some(text.as_str()), "final text is the concatenation of the deltas");
+    assert_eq!(
+        done["item"]["text"].as_str(),
+        Some(text.as_str()),
+        "final text is the concatenation of the deltas"
+    );
 }
 
 #[tokio::test]
@@ -116,15 +180,24 @@ async fn sse_resume_by_since_and_the_header_wins() {
     let run = ack["run_id"].as_str().expect("run_id").to_owned();
     let mut tab = open(&events_url(&base(&hub), &s), Some(&format!("{epoch}:0"))).await;
     let all = tab.until(|v| ends_run(v, &run)).await;
-    let head = all.last().expect("terminal").json()["seq"].as_u64().expect("seq");
+    let head = all.last().expect("terminal").json()["seq"]
+        .as_u64()
+        .expect("seq");
     drop(tab);
 
     // ?since= replays exactly what follows it.
-    let mut q = open(&format!("{}?since={epoch}:3", events_url(&base(&hub), &s)), None).await;
+    let mut q = open(
+        &format!("{}?since={epoch}:3", events_url(&base(&hub), &s)),
+        None,
+    )
+    .await;
     assert_eq!(q.header("sessionhub-resume"), "replay");
     assert_eq!(q.header("sessionhub-head-seq"), head.to_string());
     let replay = q.until(|v| v["seq"].as_u64() == Some(head)).await;
-    let seqs: Vec<u64> = replay.iter().map(|e| e.json()["seq"].as_u64().expect("seq")).collect();
+    let seqs: Vec<u64> = replay
+        .iter()
+        .map(|e| e.json()["seq"].as_u64().expect("seq"))
+        .collect();
     assert_eq!(seqs, (4..=head).collect::<Vec<_>>());
     drop(q);
 
@@ -148,10 +221,20 @@ async fn sse_resume_that_cannot_replay_gets_a_snapshot() {
     let epoch = ack["epoch"].as_str().expect("epoch").to_owned();
     let run = ack["run_id"].as_str().expect("run_id").to_owned();
     let mut tab = open(&events_url(&base(&hub), &s), Some(&format!("{epoch}:0"))).await;
-    let head = tab.until(|v| ends_run(v, &run)).await.last().expect("end").json()["seq"].as_u64().expect("seq");
+    let head = tab
+        .until(|v| ends_run(v, &run))
+        .await
+        .last()
+        .expect("end")
+        .json()["seq"]
+        .as_u64()
+        .expect("seq");
     drop(tab);
 
-    for since in ["another-epoch:3".to_owned(), format!("{epoch}:{}", head + 50)] {
+    for since in [
+        "another-epoch:3".to_owned(),
+        format!("{epoch}:{}", head + 50),
+    ] {
         let mut t = open(&events_url(&base(&hub), &s), Some(&since)).await;
         assert_eq!(t.header("sessionhub-resume"), "snapshot", "since {since}");
         let snap = t.next_event().await;
@@ -190,20 +273,38 @@ async fn sse_cancel_stops_the_run_for_every_tab() {
     sse.next_event().await;
     let a1 = say(&hub, &s, "c-1", "a long reply").await;
     let a2 = say(&hub, &s, "c-2", "queued behind it").await;
-    let (run1, run2) = (a1["run_id"].as_str().expect("r1").to_owned(), a2["run_id"].as_str().expect("r2").to_owned());
+    let (run1, run2) = (
+        a1["run_id"].as_str().expect("r1").to_owned(),
+        a2["run_id"].as_str().expect("r2").to_owned(),
+    );
     sse.until(|v| v["type"] == "run.delta").await;
 
     // Cancel the queued run first: its message stays, the run ends with item null.
-    let (st, _) = post(&hub, &format!("/v1/sessions/{s}/cancel"), json!({"run_id": run2})).await;
+    let (st, _) = post(
+        &hub,
+        &format!("/v1/sessions/{s}/cancel"),
+        json!({"run_id": run2}),
+    )
+    .await;
     assert_eq!(st, 204);
-    let q = sse.until(|v| ends_run(v, &run2)).await.last().expect("end").json();
+    let q = sse
+        .until(|v| ends_run(v, &run2))
+        .await
+        .last()
+        .expect("end")
+        .json();
     assert_eq!(q["type"], "run.cancelled");
     assert!(q["item"].is_null(), "{q}");
 
     // Then the active run, without naming it.
     let (st, body) = post(&hub, &format!("/v1/sessions/{s}/cancel"), json!({})).await;
     assert_eq!(st, 204, "{body}");
-    let c = sse.until(|v| ends_run(v, &run1)).await.last().expect("end").json();
+    let c = sse
+        .until(|v| ends_run(v, &run1))
+        .await
+        .last()
+        .expect("end")
+        .json();
     assert_eq!(c["type"], "run.cancelled");
     assert_eq!(c["item"]["status"], "cancelled");
     let w = ws.until_run_end(&run1).await;
@@ -213,7 +314,10 @@ async fn sse_cancel_stops_the_run_for_every_tab() {
 
     // Nothing left to cancel.
     let (st, body) = post(&hub, &format!("/v1/sessions/{s}/cancel"), json!({})).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (409, Some("no_active_run")));
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (409, Some("no_active_run"))
+    );
 }
 
 #[tokio::test]
@@ -222,7 +326,11 @@ async fn sse_stream_ends_after_session_deleted() {
     let s = hub.create_session().await;
     let mut tab = open(&events_url(&base(&hub), &s), None).await;
     tab.next_event().await;
-    let r = http().delete(hub.url(&format!("/v1/sessions/{s}"))).send().await.expect("DELETE");
+    let r = http()
+        .delete(hub.url(&format!("/v1/sessions/{s}")))
+        .send()
+        .await
+        .expect("DELETE");
     assert_eq!(r.status(), 204);
     let rest = tab.until_end().await;
     assert_eq!(rest.len(), 1, "{rest:?}");
@@ -250,7 +358,11 @@ async fn sse_stream_ends_cleanly_at_shutdown() {
     });
     let rest = tab.until_end().await;
     stopping.await.expect("shutdown");
-    let end = rest.iter().map(|e| e.json()).find(|v| ends_run(v, &run)).expect("terminal event before the end");
+    let end = rest
+        .iter()
+        .map(|e| e.json())
+        .find(|v| ends_run(v, &run))
+        .expect("terminal event before the end");
     assert_eq!(end["type"], "run.failed", "{end}");
     assert_eq!(end["error"]["code"], "interrupted");
     assert_eq!(end["item"]["status"], "interrupted");

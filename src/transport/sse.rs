@@ -54,18 +54,29 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 fn parse_position(s: &str, what: &str) -> Result<Position, HubError> {
     let bad = || HubError::BadRequest(format!("{what} must be <epoch>:<seq>, as in an event id"));
     let (epoch, seq) = s.trim().rsplit_once(':').ok_or_else(bad)?;
-    let epoch_ok = !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let epoch_ok = !epoch.is_empty()
+        && epoch
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     let seq = seq.parse::<u64>().map_err(|_| bad())?;
     if !epoch_ok {
         return Err(bad());
     }
-    Ok(Position { epoch: epoch.to_owned(), seq })
+    Ok(Position {
+        epoch: epoch.to_owned(),
+        seq,
+    })
 }
 
 /// The resume position: `Last-Event-ID` if present and not empty, else `?since=`.
-fn resume_from(headers: &HeaderMap, params: &HashMap<String, String>) -> Result<Option<Position>, HubError> {
+fn resume_from(
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Option<Position>, HubError> {
     if let Some(v) = headers.get("last-event-id") {
-        let v = v.to_str().map_err(|_| HubError::BadRequest("Last-Event-ID must be ASCII".into()))?;
+        let v = v
+            .to_str()
+            .map_err(|_| HubError::BadRequest("Last-Event-ID must be ASCII".into()))?;
         if !v.trim().is_empty() {
             return parse_position(v, "Last-Event-ID").map(Some);
         }
@@ -83,35 +94,74 @@ async fn events(
     headers: HeaderMap,
     q: Params,
 ) -> Result<Response, HubError> {
-    let params = q.map(|Query(m)| m).map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))?;
+    let params = q
+        .map(|Query(m)| m)
+        .map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))?;
     let since = resume_from(&headers, &params)?;
     let cfg = state.hub.config().clone();
     let (outbox, mut rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
     let conn_id = outbox.conn_id();
     // The stream keeps only the receiver: when the actor drops the subscriber (session deleted,
     // slow consumer) nothing else holds a sender and the stream ends.
-    state.hub.subscribe(&who, &id, Subscriber { outbox }, since, None).await?;
+    state
+        .hub
+        .subscribe(&who, &id, Subscriber { outbox }, since, None)
+        .await?;
     state.hub.metrics().connection_gauge("sse").inc();
-    let guard = Unsubscribe { hub: state.hub.clone(), who, session: id, conn_id };
+    let guard = Unsubscribe {
+        hub: state.hub.clone(),
+        who,
+        session: id,
+        conn_id,
+    };
 
     let mut extra = Vec::new();
     match tokio::time::timeout(SUBSCRIBED_WAIT, rx.recv()).await {
-        Ok(Some(Outbound::Subscribed { epoch, head_seq, resume, .. })) => {
-            let resume = serde_json::to_value(resume).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        Ok(Some(Outbound::Subscribed {
+            epoch,
+            head_seq,
+            resume,
+            ..
+        })) => {
+            let resume = serde_json::to_value(resume)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
             extra.push((RESUME_HEADER, resume));
             extra.push((EPOCH_HEADER, epoch));
             extra.push((HEAD_SEQ_HEADER, head_seq.to_string()));
         }
-        Ok(Some(other)) => return Err(HubError::Internal(format!("expected subscribed, got {}", wire::outbound_type(&other)))),
-        Ok(None) | Err(_) => return Err(HubError::Unavailable("the session did not answer the subscribe".into())),
+        Ok(Some(other)) => {
+            return Err(HubError::Internal(format!(
+                "expected subscribed, got {}",
+                wire::outbound_type(&other)
+            )))
+        }
+        Ok(None) | Err(_) => {
+            return Err(HubError::Unavailable(
+                "the session did not answer the subscribe".into(),
+            ))
+        }
     }
 
-    let stream = EventStream { rx, stop: state.signals.close_conns.clone(), phase: Phase::Live, guard };
-    let keep_alive = KeepAlive::new().interval(cfg.heartbeat()).text("keep-alive");
-    let mut resp = Sse::new(stream.into_stream()).keep_alive(keep_alive).into_response();
+    let stream = EventStream {
+        rx,
+        stop: state.signals.close_conns.clone(),
+        phase: Phase::Live,
+        guard,
+    };
+    let keep_alive = KeepAlive::new()
+        .interval(cfg.heartbeat())
+        .text("keep-alive");
+    let mut resp = Sse::new(stream.into_stream())
+        .keep_alive(keep_alive)
+        .into_response();
     let h = resp.headers_mut();
     // Proxies such as nginx buffer responses unless told not to; an event stream must not wait.
-    h.insert(HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no"));
+    h.insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
     for (name, value) in extra {
         if let Ok(v) = HeaderValue::from_str(&value) {
             h.insert(HeaderName::from_static(name), v);
@@ -131,7 +181,12 @@ struct Unsubscribe {
 impl Drop for Unsubscribe {
     fn drop(&mut self) {
         self.hub.metrics().connection_gauge("sse").dec();
-        let (hub, who, session, conn_id) = (self.hub.clone(), self.who.clone(), std::mem::take(&mut self.session), self.conn_id);
+        let (hub, who, session, conn_id) = (
+            self.hub.clone(),
+            self.who.clone(),
+            std::mem::take(&mut self.session),
+            self.conn_id,
+        );
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
                 let _ = hub.unsubscribe(&who, &session, conn_id).await;
@@ -145,7 +200,9 @@ enum Phase {
     /// Forwarding frames as they come.
     Live,
     /// Overflowed or shutting down: send what is queued, then end.
-    Draining { slow: bool },
+    Draining {
+        slow: bool,
+    },
     Done,
 }
 
@@ -176,7 +233,11 @@ impl EventStream {
                     None => {
                         self.phase = Phase::Done;
                         // A comment, not an event: the client resumes with Last-Event-ID.
-                        let why = if slow { "slow consumer: reconnect with Last-Event-ID" } else { "server restart: reconnect with Last-Event-ID" };
+                        let why = if slow {
+                            "slow consumer: reconnect with Last-Event-ID"
+                        } else {
+                            "server restart: reconnect with Last-Event-ID"
+                        };
                         return Some(SseEvent::default().comment(why));
                     }
                 },
@@ -248,11 +309,18 @@ fn req_str<'a>(m: &'a serde_json::Map<String, Value>, field: &str) -> Result<&'a
 }
 
 /// `POST /v1/sessions/{id}/messages` `{"client_msg_id","text","on_busy"?}` -> the `ack`.
-async fn send(State(state): State<AppState>, who: Principal, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> Result<Response, HubError> {
+async fn send(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HubError> {
     let m = rest::json_object(&body_bytes(body)?)?;
     let client_msg_id = req_str(&m, "client_msg_id")?;
     if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return Err(HubError::BadRequest(format!("`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes")));
+        return Err(HubError::BadRequest(format!(
+            "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
+        )));
     }
     let text = req_str(&m, "text")?;
     let on_busy = match m.get("on_busy") {
@@ -261,18 +329,34 @@ async fn send(State(state): State<AppState>, who: Principal, Path(id): Path<Stri
     };
     let limit = state.hub.config().max_text_chars;
     if text.chars().count() > limit {
-        return Err(HubError::TooLarge(format!("`text` is longer than {limit} characters")));
+        return Err(HubError::TooLarge(format!(
+            "`text` is longer than {limit} characters"
+        )));
     }
-    let req = SendRequest { client_msg_id: client_msg_id.to_owned(), text: text.to_owned(), on_busy, ack_to: None };
+    let req = SendRequest {
+        client_msg_id: client_msg_id.to_owned(),
+        text: text.to_owned(),
+        on_busy,
+        ack_to: None,
+    };
     let ack = state.hub.send(&who, &id, req).await?;
-    let rendered = wire::render(&Outbound::Ack { ack, reply_ref: None });
-    let value: Value = serde_json::from_slice(&rendered).map_err(|e| HubError::Internal(e.to_string()))?;
+    let rendered = wire::render(&Outbound::Ack {
+        ack,
+        reply_ref: None,
+    });
+    let value: Value =
+        serde_json::from_slice(&rendered).map_err(|e| HubError::Internal(e.to_string()))?;
     Ok(Json(value).into_response())
 }
 
 /// `POST /v1/sessions/{id}/cancel` `{"run_id"?}` -> 204; the `run.cancelled` event follows on
 /// every stream of the session.
-async fn cancel(State(state): State<AppState>, who: Principal, Path(id): Path<String>, body: Result<Bytes, BytesRejection>) -> Result<StatusCode, HubError> {
+async fn cancel(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, HubError> {
     let m = rest::json_object(&body_bytes(body)?)?;
     let run_id = match m.get("run_id") {
         None | Some(Value::Null) => None,

@@ -62,6 +62,13 @@ const scenarios = {
     }
     await screenshot(one, artifacts, '1-fanout-page-one');
     await screenshot(two, artifacts, '1-fanout-page-two');
+
+    // Rename in page one's sidebar: page two's header and sidebar follow live.
+    await one.click(`.session[data-id="${id}"] .rename`);
+    await one.fill(`.session[data-id="${id}"] input`, 'Streaming to every tab');
+    await one.press(`.session[data-id="${id}"] input`, 'Enter');
+    await two.waitForFunction(() => document.getElementById('title').textContent === 'Streaming to every tab'
+      && document.querySelector('.session.active .session-title')?.textContent === 'Streaming to every tab');
     const phone = await openPage(browser, 'phone', errors, { viewport: { width: 390, height: 780 } });
     await phone.goto(`${base}/#s=${id}`);
     await waitReply(phone, 0, 'complete', finished);
@@ -69,6 +76,38 @@ const scenarios = {
     await phone.click('#open-sidebar');
     await phone.waitForTimeout(300); // the drawer's slide-in transition, for the picture only
     await screenshot(phone, artifacts, '1-fanout-phone-sessions');
+
+    // Delete from page two: page one is told and goes back to the start screen.
+    await two.click(`.session[data-id="${id}"] .delete`);
+    await screenshot(two, artifacts, '1-delete-confirm');
+    await two.click(`.session[data-id="${id}"] button.danger-text`);
+    await one.waitForSelector('.toast >> text=This chat was deleted.');
+    await one.waitForSelector('#empty:not([hidden])');
+    await two.waitForSelector(`.session[data-id="${id}"]`, { state: 'detached' });
+
+    // Replies render basic Markdown as DOM nodes, and markup in model output stays text.
+    const md = await one.evaluate(async () => {
+      const { renderMarkdown } = await import('/markdown.js');
+      const box = document.createElement('div');
+      box.append(renderMarkdown('Intro with `code` and **bold**.\n\n- one\n- two\n\n1. first\n2. second\n\n```js\nlet x = 1;\n```\n\n<img src=x onerror="window.__xss=1">'));
+      return {
+        p: box.querySelectorAll('p').length,
+        ul: box.querySelectorAll('ul > li').length,
+        ol: box.querySelectorAll('ol > li').length,
+        pre: box.querySelector('pre code')?.textContent,
+        strong: box.querySelector('strong')?.textContent,
+        img: box.querySelectorAll('img').length,
+        text: box.lastChild.textContent,
+      };
+    });
+    check(md.p === 2 && md.ul === 2 && md.ol === 2 && md.pre === 'let x = 1;' && md.strong === 'bold', `markdown: ${JSON.stringify(md)}`);
+    check(md.img === 0 && md.text.startsWith('<img'), `markup must stay text: ${JSON.stringify(md)}`);
+
+    // A link to a chat that does not exist gets a clear message, and the page stays usable.
+    await one.goto(`${base}/#s=ses_does_not_exist`);
+    await one.waitForSelector('.toast >> text=This chat no longer exists.');
+    await one.waitForSelector('#empty:not([hidden])');
+    await screenshot(one, artifacts, '1-error-unknown-chat');
     checkConsole(errors);
   },
 
@@ -85,6 +124,11 @@ const scenarios = {
     const expected = expectedReply(text, DELTAS);
     await sendMessage(one, text);
     await waitReply(two, 0, 'streaming with a few words', (r) => r.status === 'streaming' && r.text.length > 20);
+    // A second message waits in the queue, and both pages say so.
+    const next = 'and then answer this one';
+    await sendMessage(one, next);
+    for (const p of [one, two]) await p.waitForSelector('article.msg[data-role="user"] .badge.queued');
+    await screenshot(two, artifacts, '2-stop-queued-page-two');
     await two.waitForSelector('#stop:not([hidden])');
     const clicked = Date.now();
     await two.click('#stop');
@@ -97,11 +141,14 @@ const scenarios = {
     check(a.text.length > 0 && a.text.length < expected.length, `the stopped reply should be partial: ${a.text.length} of ${expected.length}`);
     check(expected.startsWith(a.text), `the stopped text is not a prefix of the reply: ${JSON.stringify(a.text)}`);
     check(a.domText === a.text.trim() && b.domText === b.text.trim(), 'the pages show the stopped text');
-    for (const p of [one, two]) {
-      await p.waitForSelector('article.msg[data-status="cancelled"] .badge.stopped');
-      await p.waitForSelector('#stop', { state: 'hidden' });
-    }
+    for (const p of [one, two]) await p.waitForSelector('article.msg[data-status="cancelled"] .badge.stopped');
     result.partialChars = a.text.length;
+    // The queued message's run starts once the stopped one ended, and streams in full.
+    const expectedNext = expectedReply(next, DELTAS);
+    const [n1, n2] = await Promise.all([waitReply(one, 1, 'complete', finished), waitReply(two, 1, 'complete', finished)]);
+    checkReply(n1, expectedNext, 'queued reply, page one');
+    checkReply(n2, expectedNext, 'queued reply, page two');
+    for (const p of [one, two]) await p.waitForSelector('.badge.queued', { state: 'detached' });
     await screenshot(one, artifacts, '2-stop-page-one');
     await screenshot(two, artifacts, '2-stop-page-two');
     checkConsole(errors);
@@ -184,6 +231,7 @@ const scenarios = {
     await one.goto(base);
     await waitConnected(one, 'sse');
     check((await one.getAttribute('#conn', 'data-fallback')) === 'true', 'the page should say it fell back to SSE');
+    check(await one.isDisabled('#transport button[data-value="ws"]'), 'the WebSocket switch is disabled without WebSockets');
     await newChat(one);
     await one.evaluate(() => {
       window.__subscribed = [];

@@ -11,24 +11,25 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 
 /// How long any single expected event may take before a test fails.
-pub const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One dispatched SSE event.
 #[derive(Debug, Clone)]
-pub struct SseEvent {
-    pub id: Option<String>,
-    pub event: String,
-    pub data: String,
+pub(crate) struct SseEvent {
+    pub(crate) id: Option<String>,
+    pub(crate) event: String,
+    pub(crate) data: String,
 }
 
 impl SseEvent {
-    pub fn json(&self) -> Value {
-        serde_json::from_str(&self.data).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {}", self.data))
     }
 }
 
 #[derive(Debug)]
-pub enum SseItem {
+pub(crate) enum SseItem {
     Event(SseEvent),
     Comment(String),
     /// The server ended the response.
@@ -37,21 +38,21 @@ pub enum SseItem {
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
-pub struct SseClient {
-    pub headers: HeaderMap,
+pub(crate) struct SseClient {
+    pub(crate) headers: HeaderMap,
     stream: ByteStream,
     buf: String,
     pending: (Option<String>, String, Vec<String>),
     /// Every sequenced event received (JSON), in order.
-    pub events: Vec<Value>,
+    pub(crate) events: Vec<Value>,
 }
 
-pub fn events_url(base: &str, session: &str) -> String {
+pub(crate) fn events_url(base: &str, session: &str) -> String {
     format!("{base}/v1/sessions/{session}/events")
 }
 
 /// Opens the event stream with optional `Last-Event-ID`; panics unless the hub answers 200.
-pub async fn open(url: &str, last_event_id: Option<&str>) -> SseClient {
+pub(crate) async fn open(url: &str, last_event_id: Option<&str>) -> SseClient {
     let resp = request(url, last_event_id).await;
     let status = resp.status();
     if status != 200 {
@@ -62,20 +63,29 @@ pub async fn open(url: &str, last_event_id: Option<&str>) -> SseClient {
 }
 
 /// The raw response, for tests of error statuses.
-pub async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Response {
+pub(crate) async fn request(url: &str, last_event_id: Option<&str>) -> reqwest::Response {
     // No overall timeout: the stream is long-lived; each read below is bounded instead.
-    let client = reqwest::Client::builder().connect_timeout(EVENT_TIMEOUT).build().expect("client");
+    let client = reqwest::Client::builder()
+        .connect_timeout(EVENT_TIMEOUT)
+        .build()
+        .expect("client");
     let mut req = client.get(url).header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
         req = req.header("last-event-id", id);
     }
-    tokio::time::timeout(EVENT_TIMEOUT, req.send()).await.expect("response in time").expect("GET events")
+    tokio::time::timeout(EVENT_TIMEOUT, req.send())
+        .await
+        .expect("response in time")
+        .expect("GET events")
 }
 
 impl SseClient {
-    pub fn new(resp: reqwest::Response) -> Self {
+    pub(crate) fn new(resp: reqwest::Response) -> Self {
         let headers = resp.headers().clone();
-        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let ct = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
         assert!(ct.starts_with("text/event-stream"), "content-type {ct}");
         SseClient {
             headers,
@@ -86,12 +96,16 @@ impl SseClient {
         }
     }
 
-    pub fn header(&self, name: &str) -> String {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
+    pub(crate) fn header(&self, name: &str) -> String {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// The next event, comment or end of stream.
-    pub async fn next_item(&mut self) -> SseItem {
+    pub(crate) async fn next_item(&mut self) -> SseItem {
         loop {
             while let Some(nl) = self.buf.find('\n') {
                 let line = self.buf[..nl].trim_end_matches('\r').to_owned();
@@ -106,9 +120,13 @@ impl SseClient {
                     return item;
                 }
             }
-            let chunk = tokio::time::timeout(EVENT_TIMEOUT, self.stream.next()).await.expect("SSE data in time");
+            let chunk = tokio::time::timeout(EVENT_TIMEOUT, self.stream.next())
+                .await
+                .expect("SSE data in time");
             match chunk {
-                Some(Ok(b)) => self.buf.push_str(std::str::from_utf8(&b).expect("UTF-8 stream")),
+                Some(Ok(b)) => self
+                    .buf
+                    .push_str(std::str::from_utf8(&b).expect("UTF-8 stream")),
                 Some(Err(e)) => panic!("SSE stream broke: {e}"),
                 None => return SseItem::End,
             }
@@ -121,8 +139,16 @@ impl SseClient {
             if data.is_empty() {
                 return None;
             }
-            let event = if event.is_empty() { "message".to_owned() } else { event };
-            return Some(SseItem::Event(SseEvent { id, event, data: data.join("\n") }));
+            let event = if event.is_empty() {
+                "message".to_owned()
+            } else {
+                event
+            };
+            return Some(SseItem::Event(SseEvent {
+                id,
+                event,
+                data: data.join("\n"),
+            }));
         }
         if let Some(c) = line.strip_prefix(':') {
             return Some(SseItem::Comment(c.trim().to_owned()));
@@ -139,7 +165,7 @@ impl SseClient {
     }
 
     /// The next event, skipping keep-alive comments. Panics if the stream ends.
-    pub async fn next_event(&mut self) -> SseEvent {
+    pub(crate) async fn next_event(&mut self) -> SseEvent {
         loop {
             match self.next_item().await {
                 SseItem::Event(e) => return e,
@@ -150,7 +176,7 @@ impl SseClient {
     }
 
     /// Events until (and including) the first whose JSON matches.
-    pub async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<SseEvent> {
+    pub(crate) async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<SseEvent> {
         let mut out = Vec::new();
         loop {
             let e = self.next_event().await;
@@ -163,7 +189,7 @@ impl SseClient {
     }
 
     /// Events until the stream ends (comments skipped).
-    pub async fn until_end(&mut self) -> Vec<SseEvent> {
+    pub(crate) async fn until_end(&mut self) -> Vec<SseEvent> {
         let mut out = Vec::new();
         loop {
             match self.next_item().await {
@@ -176,6 +202,10 @@ impl SseClient {
 }
 
 /// True for the event that ends run `run_id`.
-pub fn ends_run(v: &Value, run_id: &str) -> bool {
-    v["run_id"] == run_id && matches!(v["type"].as_str(), Some("run.completed" | "run.cancelled" | "run.failed"))
+pub(crate) fn ends_run(v: &Value, run_id: &str) -> bool {
+    v["run_id"] == run_id
+        && matches!(
+            v["type"].as_str(),
+            Some("run.completed" | "run.cancelled" | "run.failed")
+        )
 }
