@@ -56,6 +56,16 @@ pub fn router(state: AppState) -> Router {
         .merge(static_files)
         .layer(cors(&cfg.cors_origins))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_body_bytes))
+        .layer(axum::middleware::map_response(too_large_as_json))
+}
+
+/// tower-http answers an oversized body with a plain-text 413: give clients our JSON error.
+async fn too_large_as_json(resp: axum::response::Response) -> axum::response::Response {
+    let json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
+        return axum::response::IntoResponse::into_response(crate::error::HubError::TooLarge("the request body is too large".into()));
+    }
+    resp
 }
 
 /// CORS for cross-origin front ends: exact-match allowlist, never a wildcard.
