@@ -1,7 +1,8 @@
 //! AG-UI conformance: the official `@ag-ui/client` in both live versions (1.0.0 and 0.0.59,
 //! installed by tests/agui/setup.sh) drives the real hub with `HttpAgent` through a normal run,
-//! an upstream failure, an abort mid-stream and a thread continued over several runs, and
-//! fails on any client verification error or warning (tests/agui/driver.mjs).
+//! an upstream failure, an abort mid-stream, a run cancelled from elsewhere and a thread
+//! continued over several runs, and fails on any client verification error or warning
+//! (tests/agui/driver.mjs).
 
 #[path = "agui/support.rs"]
 mod agui;
@@ -33,7 +34,7 @@ async fn both_client_versions_accept_every_scenario() {
     );
     for (version, (ok, out)) in [("1.0.0", v1), ("0.0.59", v0)] {
         assert!(ok, "@ag-ui/client {version} rejected the hub:\n{out}");
-        for scenario in ["normal", "failure", "abort", "multi"] {
+        for scenario in ["normal", "failure", "abort", "cancelled", "multi"] {
             assert!(
                 out.contains(&format!("ok - {version} {scenario}\n")),
                 "{version} {scenario} did not pass:\n{out}"

@@ -3,8 +3,8 @@
 //
 // Usage: node driver.mjs --url http://127.0.0.1:PORT --client 1.0.0|0.0.59
 //                        [--deltas 12] [--scenario NAME]...
-// Scenarios: normal, failure, abort, multi (default: all). The hub must run the scripted agent
-// with `--scripted-deltas` equal to --deltas, so the driver can predict every reply.
+// Scenarios: normal, failure, abort, cancelled, multi (default: all). The hub must run the
+// scripted agent with `--scripted-deltas` equal to --deltas, so the driver can predict every reply.
 // Prints one `ok`/`not ok` line per scenario, then `VERDICT ACCEPTED` (exit 0) or
 // `VERDICT REJECTED` (exit 1).
 
@@ -65,7 +65,7 @@ class Findings {
 }
 
 /** One runAgent call with a fresh user message; records what the client saw. */
-async function turn(agent, text, { abortOnFirstContent = false } = {}) {
+async function turn(agent, text, { abortOnFirstContent = false, onFirstContent = null } = {}) {
   const messageId = randomUUID();
   const runId = randomUUID();
   agent.addMessage({ id: messageId, role: "user", content: text });
@@ -81,6 +81,9 @@ async function turn(agent, text, { abortOnFirstContent = false } = {}) {
       if (abortOnFirstContent && !seen.aborted) {
         seen.aborted = true;
         agent.abortRun();
+      }
+      if (onFirstContent && !seen.firstContent) {
+        seen.firstContent = onFirstContent();
       }
     },
   };
@@ -212,6 +215,33 @@ const scenarios = {
     );
     f.equal(stored[3]?.status, "complete", "follow-up reply status");
     f.equal(stored[3]?.text, expectedReply(second.text), "follow-up reply text");
+  },
+
+  // Stopped by someone else (another tab): the stream must end in a shape this client
+  // version accepts; 1.0 knows a cancelled outcome, 0.0.59 gets RUN_ERROR `cancelled`.
+  async cancelled(f) {
+    const agent = new HttpAgent({ url: `${base}/agui` });
+    const cancel = () =>
+      fetch(`${base}/v1/sessions/${encodeURIComponent(agent.threadId)}/cancel`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      }).then((r) => r.status);
+    const seen = await turn(agent, "cancel this reply from elsewhere", { onFirstContent: cancel });
+    f.equal(await seen.firstContent, 204, "cancel status");
+    f.check(!seen.rejected, `runAgent rejected: ${seen.rejected}`);
+    f.check(!seen.failed, `onRunFailed: ${seen.failed}`);
+    checkRunIdentity(f, agent, seen);
+    const closing = opts.client === "1.0.0" ? "RUN_FINISHED" : "RUN_ERROR";
+    f.check(
+      new RegExp(`^RUN_STARTED TEXT_MESSAGE_START( TEXT_MESSAGE_CONTENT)+ TEXT_MESSAGE_END ${closing}$`).test(types(seen)),
+      `event sequence: ${types(seen)}`,
+    );
+    const last = seen.events.at(-1);
+    if (closing === "RUN_FINISHED") f.equal(last?.outcome?.type, "cancelled", "RUN_FINISHED.outcome.type");
+    else f.equal(last?.code, "cancelled", "RUN_ERROR.code");
+    const stored = await checkStored(f, agent, { 1: "cancelled" });
+    f.check(stored[1]?.text.length < expectedReply(seen.text).length, "cancelled reply is partial");
   },
 
   async multi(f) {

@@ -55,8 +55,8 @@ fn assert_no_null(v: &Value, path: &str) {
 
 impl AguiStream {
     /// POST the body; panics unless the answer is a 200 event stream.
-    pub(crate) async fn open(url: &str, body: &Value) -> Self {
-        let resp = reqwest::Client::new()
+    pub(crate) async fn open(client: &reqwest::Client, url: &str, body: &Value) -> Self {
+        let resp = client
             .post(url)
             .header("accept", "text/event-stream")
             .json(body)

@@ -70,9 +70,11 @@ fn user_text(content: Option<&Value>, at: &str) -> Result<String, HubError> {
                     (Some("text"), _) => {
                         return Err(bad(format!("`{at}content[{j}].text` must be a string")))
                     }
-                    (Some(other), _) => return Err(bad(format!(
+                    (Some(other), _) => {
+                        return Err(bad(format!(
                         "`{at}content[{j}]` is a `{other}` part: only text content is supported"
-                    ))),
+                    )))
+                    }
                     (None, _) => {
                         return Err(bad(format!(
                             "`{at}content[{j}]` must be an object with a string `type`"
@@ -140,10 +142,16 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         None => return Err(bad("missing `messages`")),
     };
     let mut user_messages = Vec::new();
+    let mut ids = std::collections::HashSet::new();
     for (i, msg) in messages.iter().enumerate() {
-        if let Some(user) = message(msg, i)? {
-            user_messages.push(user);
+        let user = message(msg, i)?;
+        // Checked up front: a repeated id would be stored once and then refused mid-request.
+        if !ids.insert(msg["id"].as_str().unwrap_or_default()) {
+            return Err(bad(format!(
+                "`messages[{i}].id` repeats an earlier message id"
+            )));
         }
+        user_messages.extend(user);
     }
     Ok(RunInput {
         thread_id,
