@@ -32,7 +32,7 @@ export function newClientMsgId() {
   return `c-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
 }
 
-/** Full-jitter exponential backoff: attempt 0 waits about `initialMs`. */
+/** Exponential backoff with jitter: a random wait between half and all of the current step. */
 export function backoffDelay(attempt, initialMs, maxMs) {
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 16));
   return Math.round(ceiling / 2 + Math.random() * (ceiling / 2));
@@ -42,7 +42,7 @@ const DEFAULTS = {
   url: globalThis.location ? globalThis.location.origin : 'http://127.0.0.1:8080',
   transport: 'auto', // 'auto' (WebSocket, SSE when it is blocked) | 'ws' | 'sse'
   heartbeatMs: 15000, // ping interval on the WebSocket
-  heartbeatTimeoutMs: 10000, // silence allowed after a ping before the link is declared dead
+  heartbeatTimeoutMs: 10000, // a ping unanswered this long (checked at the next tick) means a dead link
   sseIdleMs: 45000, // the hub sends SSE keep-alive comments well within this
   connectTimeoutMs: 6000,
   cancelTimeoutMs: 10000,
@@ -279,7 +279,7 @@ export class HubClient {
         this.pingSentAt = now;
         this.wsWrite({ type: 'ping' });
       }
-    }, Math.min(this.opts.heartbeatMs, this.opts.heartbeatTimeoutMs));
+    }, this.opts.heartbeatMs);
   }
 
   wsWrite(frame) {

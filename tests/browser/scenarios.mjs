@@ -267,7 +267,24 @@ const scenarios = {
     check(result.resume === 'replay', `the SSE resume should replay the missed events, got ${result.resume}`);
     await checkNoViolations(one, 'SSE page');
     await screenshot(one, artifacts, '5-sse-stopped-and-resumed');
-    checkConsole(errors);
+
+    // A proxy that answers the WebSocket upgrade with a plain HTTP response while plain HTTP
+    // works: 'auto' falls back too. (The upgrade is sent to /healthz, which never upgrades.)
+    const blocked = () => {
+      const Real = window.WebSocket;
+      window.WebSocket = class extends Real {
+        constructor(url) {
+          super(String(url).replace('/v1/ws', '/healthz'));
+        }
+      };
+    };
+    const two = await openPage(browser, 'two', errors, { init: blocked });
+    await two.goto(`${base}/${new URL(one.url()).hash}`);
+    await waitConnected(two, 'sse');
+    check((await two.getAttribute('#conn', 'data-fallback')) === 'true', 'a refused upgrade falls back to SSE');
+    const shown = await waitReply(two, 2, 'shown from the snapshot', finished);
+    checkReply(shown, e3, 'fallback page');
+    result.blockedUpgradeErrors = checkConsole(errors, (e) => e.page === 'two' && /WebSocket connection to .*\/healthz' failed/.test(e.text));
   },
 };
 

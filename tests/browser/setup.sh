@@ -16,6 +16,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" fonts-dejavu-core >/dev/null
 fi
 
+major="$(node -p 'process.versions.node.split(".")[0]')"
+if [ "$major" -lt 20 ]; then
+  echo "browser setup: playwright-core needs Node.js 20 or newer, found $(node --version)" >&2
+  exit 1
+fi
+
 cd "$here"
 # Reinstall only when the installed playwright-core differs from the locked one.
 want="$(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version")"
