@@ -386,3 +386,52 @@ async fn two_first_requests_on_a_new_thread_make_one_session() {
     assert_eq!(list["sessions"].as_array().map(Vec::len), Some(1), "{list}");
     assert_eq!(hub.items("t-race").await.len(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_the_thread_mid_run_closes_the_message_then_reports_not_found() {
+    let (hub, agent) = tracked(40, 50, |_| {}).await;
+    let client = http();
+    let mut stream = AguiStream::open(
+        &client,
+        &hub.url("/agui"),
+        &input("t-del", "r1", json!([user("m1", "delete me")])),
+    )
+    .await;
+    stream.until("TEXT_MESSAGE_CONTENT").await;
+    let status = client
+        .delete(hub.url("/v1/sessions/t-del"))
+        .send()
+        .await
+        .expect("DELETE")
+        .status();
+    assert!(status.is_success(), "DELETE answered {status}");
+    let tail = stream.rest().await;
+    let shape = types(&tail);
+    assert_eq!(
+        &shape[shape.len() - 2..],
+        ["TEXT_MESSAGE_END", "RUN_ERROR"],
+        "{tail:?}"
+    );
+    assert_eq!(tail.last().expect("last")["code"], "not_found");
+    agent.wait_dropped(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_mid_run_ends_the_stream_with_the_interrupted_run() {
+    let (mut hub, _agent) = tracked(100, 50, |c| c.drain_secs = 0).await;
+    let mut stream = AguiStream::open(
+        &http(),
+        &hub.url("/agui"),
+        &input("t-stop", "r1", json!([user("m1", "stop the hub")])),
+    )
+    .await;
+    stream.until("TEXT_MESSAGE_CONTENT").await;
+    let ((), tail) = tokio::join!(hub.stop_in_place(), stream.rest());
+    let shape = types(&tail);
+    assert_eq!(
+        &shape[shape.len() - 2..],
+        ["TEXT_MESSAGE_END", "RUN_ERROR"],
+        "{tail:?}"
+    );
+    assert_eq!(tail.last().expect("last")["code"], "interrupted");
+}

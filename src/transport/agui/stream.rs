@@ -96,9 +96,11 @@ fn sse_response(body: Body) -> Response {
         .into_response()
 }
 
-/// The body side; false from `send` means the client is gone.
+/// The body side: frames go out in order; `false` from a write means the client is gone.
 struct Out {
     tx: mpsc::Sender<Bytes>,
+    /// The assistant message being streamed (its `TEXT_MESSAGE_START` was sent, not its end).
+    open: Option<String>,
 }
 
 impl Out {
@@ -108,6 +110,46 @@ impl Out {
 
     async fn event(&self, event: AguiEvent<'_>) -> bool {
         self.send(event.frame()).await
+    }
+
+    async fn start(&mut self, message_id: &str, timestamp: i64) -> bool {
+        self.open = Some(message_id.to_owned());
+        let role = "assistant";
+        self.event(AguiEvent::TextMessageStart {
+            message_id,
+            role,
+            timestamp,
+        })
+        .await
+    }
+
+    /// Close the open message if it is `message_id` (any open one for `None`).
+    async fn end(&mut self, message_id: Option<&str>, timestamp: i64) -> bool {
+        match self.open.take_if(|m| message_id.is_none_or(|id| id == m)) {
+            Some(message_id) => {
+                self.event(AguiEvent::TextMessageEnd {
+                    message_id: &message_id,
+                    timestamp,
+                })
+                .await
+            }
+            None => true,
+        }
+    }
+
+    /// End the stream with `RUN_ERROR`, after closing the open message (the client's
+    /// verifier wants every message closed when a run ends).
+    async fn error(&mut self, code: &str, message: &str) -> Stop {
+        let timestamp = now_ms();
+        if self.end(None, timestamp).await {
+            self.event(AguiEvent::RunError {
+                message,
+                code,
+                timestamp,
+            })
+            .await;
+        }
+        Stop::Finished
     }
 }
 
@@ -120,7 +162,7 @@ impl RunStream {
     ) {
         let gauge = self.hub.metrics().connection_gauge("agui");
         gauge.inc();
-        let stop = self.pump(Out { tx }, close, keep_alive).await;
+        let stop = self.pump(Out { tx, open: None }, close, keep_alive).await;
         let session = self.input.thread_id.clone();
         if stop == Stop::ClientGone {
             for run_id in std::mem::take(&mut self.pending) {
@@ -146,44 +188,31 @@ impl RunStream {
         gauge.dec();
     }
 
-    async fn pump(&mut self, out: Out, close: CancellationToken, keep_alive: Duration) -> Stop {
+    async fn pump(&mut self, mut out: Out, close: CancellationToken, keep_alive: Duration) -> Stop {
         let (thread_id, run_id) = (self.input.thread_id.clone(), self.input.run_id.clone());
-        if !out
-            .event(AguiEvent::RunStarted {
-                thread_id: &thread_id,
-                run_id: &run_id,
-                timestamp: now_ms(),
-            })
-            .await
-        {
+        let started = AguiEvent::RunStarted {
+            thread_id: &thread_id,
+            run_id: &run_id,
+            timestamp: now_ms(),
+        };
+        if !out.event(started).await {
             return Stop::ClientGone;
         }
         let mut ending = Ending::default();
-        let mut open: Option<String> = None;
         let idle = tokio::time::sleep(keep_alive);
         tokio::pin!(idle);
         while !self.pending.is_empty() {
             if self.rx.overflowed() {
                 // Events were lost: the runs go on in the hub, but this stream cannot tell them.
                 let message = "this stream fell behind the session; the reply stays in the thread";
-                out.event(AguiEvent::RunError {
-                    message,
-                    code: "unavailable",
-                    timestamp: now_ms(),
-                })
-                .await;
-                return Stop::Finished;
+                return out.error("unavailable", message).await;
             }
             let next = tokio::select! {
                 // Queued events first: at shutdown the runs' ends are already queued.
                 biased;
                 next = self.rx.recv() => next,
                 _ = out.tx.closed() => return Stop::ClientGone,
-                _ = close.cancelled() => {
-                    let message = "the hub is shutting down";
-                    out.event(AguiEvent::RunError { message, code: "unavailable", timestamp: now_ms() }).await;
-                    return Stop::Finished;
-                }
+                _ = close.cancelled() => None,
                 _ = &mut idle => {
                     if !out.send(Bytes::from_static(KEEP_ALIVE)).await {
                         return Stop::ClientGone;
@@ -195,71 +224,53 @@ impl RunStream {
             let ev = match next {
                 Some(Outbound::Event(ev)) => ev,
                 Some(_) => continue,
+                // Shutdown, or the session dropped this subscriber.
+                None if close.is_cancelled() => {
+                    return out.error("unavailable", "the hub is shutting down").await
+                }
                 None => {
-                    let message = "the session stopped streaming to this request";
-                    out.event(AguiEvent::RunError {
-                        message,
-                        code: "unavailable",
-                        timestamp: now_ms(),
-                    })
-                    .await;
-                    return Stop::Finished;
+                    return out
+                        .error(
+                            "unavailable",
+                            "the session stopped streaming to this request",
+                        )
+                        .await
                 }
             };
             if let EventBody::SessionDeleted {} = ev.body {
-                let message = "the thread was deleted";
-                out.event(AguiEvent::RunError {
-                    message,
-                    code: "not_found",
-                    timestamp: ev.ts,
-                })
-                .await;
-                return Stop::Finished;
+                return out.error("not_found", "the thread was deleted").await;
             }
-            if !self.render(&ev, &mut open, &mut ending, &out).await {
+            if !self.render(&ev, &mut ending, &mut out).await {
                 return Stop::ClientGone;
             }
             idle.as_mut()
                 .reset(tokio::time::Instant::now() + keep_alive);
         }
+        if let Some((code, message)) = &ending.failed {
+            return out.error(code, message).await;
+        }
+        if let Some(e) = &self.late_error {
+            return out.error(e.code(), &e.to_string()).await;
+        }
         // Stopped elsewhere (another tab, an interrupting message): 0.0.59 has no cancelled
         // outcome, so it gets the error both lines know.
-        let closing = if let Some(failed) = ending.failed.take() {
-            Err(failed)
-        } else if let Some(e) = &self.late_error {
-            Err((e.code().to_owned(), e.to_string()))
-        } else if ending.cancelled && !self.input.v1 {
-            Err(("cancelled".to_owned(), "the run was cancelled".to_owned()))
-        } else {
-            Ok(ending.cancelled.then_some(Outcome::Cancelled))
-        };
+        if ending.cancelled && !self.input.v1 {
+            return out.error("cancelled", "the run was cancelled").await;
+        }
+        let outcome = ending.cancelled.then_some(Outcome::Cancelled);
         let timestamp = now_ms();
-        let closing = match &closing {
-            Ok(outcome) => AguiEvent::RunFinished {
-                thread_id: &thread_id,
-                run_id: &run_id,
-                outcome: *outcome,
-                timestamp,
-            },
-            Err((code, message)) => AguiEvent::RunError {
-                message,
-                code,
-                timestamp,
-            },
-        };
-        // The runs are over whether or not the client reads this.
-        out.event(closing).await;
+        out.event(AguiEvent::RunFinished {
+            thread_id: &thread_id,
+            run_id: &run_id,
+            outcome,
+            timestamp,
+        })
+        .await;
         Stop::Finished
     }
 
     /// Render one hub event of this request's runs; false when the client is gone.
-    async fn render(
-        &mut self,
-        ev: &Event,
-        open: &mut Option<String>,
-        ending: &mut Ending,
-        out: &Out,
-    ) -> bool {
+    async fn render(&mut self, ev: &Event, ending: &mut Ending, out: &mut Out) -> bool {
         let Some(run_id) = ev.body.run_id() else {
             return true;
         };
@@ -267,70 +278,36 @@ impl RunStream {
             return true;
         }
         let timestamp = ev.ts;
-        match &ev.body {
-            EventBody::RunStarted { item_id, .. } => {
-                *open = Some(item_id.clone());
-                out.event(AguiEvent::TextMessageStart {
-                    message_id: item_id,
-                    role: "assistant",
-                    timestamp,
-                })
-                .await
-            }
+        let ended = match &ev.body {
+            EventBody::RunStarted { item_id, .. } => return out.start(item_id, timestamp).await,
             // The verifier needs an open message; empty deltas carry nothing.
             EventBody::RunDelta { item_id, text, .. }
-                if open.as_deref() == Some(item_id) && !text.is_empty() =>
+                if out.open.as_deref() == Some(item_id) && !text.is_empty() =>
             {
-                out.event(AguiEvent::TextMessageContent {
-                    message_id: item_id,
-                    delta: text,
-                    timestamp,
-                })
-                .await
+                return out
+                    .event(AguiEvent::TextMessageContent {
+                        message_id: item_id,
+                        delta: text,
+                        timestamp,
+                    })
+                    .await;
             }
-            EventBody::RunCompleted { item, .. } => {
-                self.end(run_id, Some(&item.id), open, out, timestamp).await
-            }
+            EventBody::RunCompleted { item, .. } => Some(item.id.as_str()),
             EventBody::RunCancelled { item, .. } => {
                 ending.cancelled = true;
-                self.end(
-                    run_id,
-                    item.as_ref().map(|i| i.id.as_str()),
-                    open,
-                    out,
-                    timestamp,
-                )
-                .await
+                // A queued run has no item; `None` would close whatever message is open.
+                Some(item.as_ref().map_or("", |i| i.id.as_str()))
             }
             EventBody::RunFailed { item, error, .. } => {
                 ending
                     .failed
                     .get_or_insert_with(|| (error.code.clone(), error.message.clone()));
-                self.end(run_id, Some(&item.id), open, out, timestamp).await
+                Some(item.id.as_str())
             }
-            _ => true,
-        }
-    }
-
-    /// A run of this request ended: close its text message if it had one open.
-    async fn end(
-        &mut self,
-        run_id: &str,
-        item_id: Option<&str>,
-        open: &mut Option<String>,
-        out: &Out,
-        timestamp: i64,
-    ) -> bool {
+            _ => None,
+        };
+        let Some(item_id) = ended else { return true };
         self.pending.retain(|r| r != run_id);
-        match open.take_if(|m| Some(m.as_str()) == item_id) {
-            Some(message_id) => {
-                out.event(AguiEvent::TextMessageEnd {
-                    message_id: &message_id,
-                    timestamp,
-                })
-                .await
-            }
-            None => true,
-        }
+        out.end(Some(item_id), timestamp).await
     }
 }
