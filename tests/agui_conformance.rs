@@ -10,9 +10,10 @@ mod support;
 
 use support::TestHub;
 
-/// The scripted agent's pace: slow enough that an abort after the first delta lands mid-reply.
-const DELTAS: u32 = 12;
-const DELAY_MS: u64 = 40;
+/// The scripted agent's pace: an abort (or cancel) after the first delta lands mid-reply with
+/// about a second to spare, even on a loaded machine.
+const DELTAS: u32 = 16;
+const DELAY_MS: u64 = 60;
 
 async fn hub() -> TestHub {
     TestHub::start_with(|c| {
