@@ -1,30 +1,24 @@
-// sessionhub browser client: one dependency-free ES module to copy into an app.
+// sessionhub browser client: dependency-free ES modules to copy into an app (this file plus
+// hub-ws.js, hub-sse.js, hub-rest.js and hub-view.js). See static/README.md for an example.
 //
 // It keeps one logical connection to the hub over a WebSocket (`/v1/ws`) or, when WebSockets
 // are blocked or switched off, over the native SSE fallback (`/v1/sessions/{id}/events` plus
 // POSTs). Either way it resumes every subscribed session from the last (epoch, seq) it saw,
 // retries unacknowledged sends with the same `client_msg_id` (the hub deduplicates them), and
-// reconnects with exponential backoff and jitter. See README.md for a usage example.
+// reconnects with exponential backoff and jitter.
 
+import { HubError, HubRest } from './hub-rest.js';
 import { openSseStream } from './hub-sse.js';
+import { WsLink } from './hub-ws.js';
 
+export { HubError } from './hub-rest.js';
 export { SessionView } from './hub-view.js';
 
 /** Direct replies: never sequenced, never deduplicated by seq. */
 const DIRECT = new Set(['subscribed', 'unsubscribed', 'ack', 'error', 'pong', 'snapshot']);
 
-/** Codes after which retrying the same request cannot succeed. */
-const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network']);
-
-/** An error answered by the hub (`code` is the stable protocol code) or by the network. */
-export class HubError extends Error {
-  constructor(code, message, extra = {}) {
-    super(message || code);
-    this.name = 'HubError';
-    this.code = code;
-    Object.assign(this, extra);
-  }
-}
+/** Failures worth retrying after a reconnect; anything else is the hub's final answer. */
+const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network', 'timeout']);
 
 /** A fresh id for `send`; the hub treats a repeat of it as the same message. */
 export function newClientMsgId() {
@@ -42,7 +36,7 @@ const DEFAULTS = {
   url: globalThis.location ? globalThis.location.origin : 'http://127.0.0.1:8080',
   transport: 'auto', // 'auto' (WebSocket, SSE when it is blocked) | 'ws' | 'sse'
   heartbeatMs: 15000, // ping interval on the WebSocket
-  heartbeatTimeoutMs: 10000, // a ping unanswered this long (checked at the next tick) means a dead link
+  heartbeatTimeoutMs: 10000, // a ping unanswered this long (seen at the next tick) is a dead link
   sseIdleMs: 45000, // the hub sends SSE keep-alive comments well within this
   connectTimeoutMs: 6000,
   cancelTimeoutMs: 10000,
@@ -51,26 +45,25 @@ const DEFAULTS = {
   headers: {}, // extra HTTP headers for REST and SSE (for example Authorization)
 };
 
-export class HubClient {
+export class HubClient extends HubRest {
   constructor(options = {}) {
-    this.opts = { ...DEFAULTS, ...options };
-    this.base = this.opts.url.replace(/\/+$/, '');
+    const opts = { ...DEFAULTS, ...options };
+    super(opts.url, opts.headers);
+    this.opts = opts;
     this.listeners = new Map();
-    /** session id -> { since: {epoch, seq} | null, live: bool, stream?: sse handle } */
+    /** session id -> { since: {epoch, seq} | null, live: bool, stream: SSE handle | null } */
     this.subs = new Map();
     /** client_msg_id -> { session, text, onBusy, resolve, reject, inFlight } */
     this.pendingSends = new Map();
-    /** ref -> { resolve, reject, timer } for WebSocket requests */
-    this.pendingRefs = new Map();
-    this.nextRef = 1;
-    this.state = 'idle';
-    this.transport = null;
-    this.fallback = false;
+    this.state = 'idle'; // idle | connecting | connected | reconnecting | closed
+    this.transport = null; // 'ws' | 'sse' once a connection is attempted
+    this.fallback = false; // true when 'auto' had to use SSE
     this.attempt = 0;
     this.wsEverOpened = false;
     this.closed = false;
-    this.ws = null;
-    this.timers = new Set();
+    this.link = null; // the WsLink while on the WebSocket
+    this.retryTimer = null;
+    this.generation = 0; // bumped by every teardown, so late answers can tell they are stale
     this.onOnline = () => this.reconnectNow();
     globalThis.addEventListener?.('online', this.onOnline);
   }
@@ -107,7 +100,7 @@ export class HubClient {
   /** Opens the connection (idempotent). Subscriptions and sends may be made before it opens. */
   connect() {
     this.closed = false;
-    if (this.state === 'connecting' || this.state === 'connected') return;
+    if (this.state !== 'idle' && this.state !== 'closed') return;
     const wanted = this.opts.transport;
     const wsUsable = typeof globalThis.WebSocket === 'function';
     if (wanted === 'sse' || (wanted === 'auto' && (!wsUsable || this.fallback))) {
@@ -122,40 +115,22 @@ export class HubClient {
   close() {
     this.closed = true;
     globalThis.removeEventListener?.('online', this.onOnline);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.cancelRetry();
     this.teardown();
     for (const p of this.pendingSends.values()) p.reject(new HubError('closed', 'client closed'));
     this.pendingSends.clear();
     this.setState('closed');
   }
 
-  later(ms, fn) {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    this.timers.add(t);
-    return t;
-  }
-
+  /** Drops the current connection (all SSE streams too) without reporting anything. */
   teardown() {
-    clearInterval(this.heartbeat);
-    if (this.ws) {
-      const ws = this.ws;
-      this.ws = null;
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      if (ws.readyState <= 1) ws.close(1000);
-    }
+    this.generation++;
+    this.link?.close();
+    this.link = null;
     for (const sub of this.subs.values()) {
       sub.stream?.abort();
       sub.stream = null;
       sub.live = false;
-    }
-    for (const [ref, p] of this.pendingRefs) {
-      clearTimeout(p.timer);
-      p.reject(new HubError('unavailable', 'connection lost'));
-      this.pendingRefs.delete(ref);
     }
     for (const p of this.pendingSends.values()) p.inFlight = false;
   }
@@ -163,19 +138,26 @@ export class HubClient {
   scheduleReconnect(reason) {
     if (this.closed) return;
     this.teardown();
+    this.cancelRetry();
     const delay = backoffDelay(this.attempt++, this.opts.backoffInitialMs, this.opts.backoffMaxMs);
     this.setState('reconnecting', { reason, retryInMs: delay, attempt: this.attempt });
-    clearTimeout(this.retryTimer);
-    this.retryTimer = this.later(delay, () => {
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
       this.state = 'idle';
       this.connect();
-    });
+    }, delay);
   }
 
-  /** Skip the backoff wait (the browser came back online, or the user asked). */
-  reconnectNow() {
-    if (this.state !== 'reconnecting' || this.closed) return;
+  cancelRetry() {
     clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  /** Skips the backoff wait (the browser came back online, or the user asked). */
+  reconnectNow() {
+    // Only while waiting: an attempt already under way must not get a twin.
+    if (!this.retryTimer || this.closed) return;
+    this.cancelRetry();
     this.state = 'idle';
     this.connect();
   }
@@ -184,6 +166,7 @@ export class HubClient {
   setTransport(transport) {
     this.opts.transport = transport;
     this.fallback = false;
+    this.cancelRetry();
     this.teardown();
     this.attempt = 0;
     this.state = 'idle';
@@ -195,62 +178,36 @@ export class HubClient {
   openWs() {
     this.transport = 'ws';
     this.setState(this.attempt ? 'reconnecting' : 'connecting', { attempt: this.attempt });
-    const url = `${this.base.replace(/^http/, 'ws')}/v1/ws`;
-    let ws;
-    try {
-      ws = new WebSocket(url);
-    } catch (err) {
-      this.wsFailed(`websocket refused: ${err.message}`);
-      return;
-    }
-    this.ws = ws;
-    let opened = false;
-    const openTimer = this.later(this.opts.connectTimeoutMs, () => {
-      if (!opened && this.ws === ws) this.wsFailed('websocket open timed out');
+    const link = new WsLink(`${this.base.replace(/^http/, 'ws')}/v1/ws`, {
+      connectTimeoutMs: this.opts.connectTimeoutMs,
+      heartbeatMs: this.opts.heartbeatMs,
+      heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
+      onOpen: () => {
+        this.wsEverOpened = true;
+        this.attempt = 0;
+        this.setState('connected');
+        for (const session of this.subs.keys()) this.wsSubscribe(session);
+      },
+      onFrame: (frame) => this.onFrame(frame),
+      onDown: (reason, opened) => {
+        if (this.link !== link) return;
+        this.link = null;
+        if (opened) this.scheduleReconnect(reason);
+        else this.wsFailed(reason);
+      },
     });
-    ws.onopen = () => {
-      clearTimeout(openTimer);
-      opened = true;
-      this.wsEverOpened = true;
-      this.attempt = 0;
-      this.lastHeard = Date.now();
-      this.setState('connected');
-      this.startHeartbeat();
-      for (const session of this.subs.keys()) this.wsSubscribe(session);
-    };
-    ws.onmessage = (msg) => {
-      this.lastHeard = Date.now();
-      let frame;
-      try {
-        frame = JSON.parse(msg.data);
-      } catch {
-        return; // the hub only sends JSON; ignore anything else rather than crash
-      }
-      this.onFrame(frame);
-    };
-    ws.onclose = (ev) => {
-      clearTimeout(openTimer);
-      if (this.ws !== ws) return;
-      if (!opened) this.wsFailed(`websocket closed before open (${ev.code})`);
-      else this.scheduleReconnect(`closed ${ev.code}${ev.reason ? `: ${ev.reason}` : ''}`);
-    };
-    ws.onerror = () => {}; // onclose always follows and carries the details
+    this.link = link;
+    link.open();
   }
 
   /** The WebSocket never opened: in 'auto' mode, fall back to SSE if plain HTTP works. */
   async wsFailed(reason) {
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-      if (ws.readyState <= 1) ws.close();
-    }
     if (this.opts.transport === 'auto' && !this.wsEverOpened && !this.closed) {
       const httpWorks = await this.http('GET', '/healthz').then(
         () => true,
         () => false,
       );
-      if (httpWorks && !this.closed) {
+      if (httpWorks && !this.closed && this.opts.transport === 'auto') {
         this.fallback = true;
         this.attempt = 0;
         this.openSse();
@@ -260,80 +217,39 @@ export class HubClient {
     this.scheduleReconnect(reason);
   }
 
-  /**
-   * Pings on an interval and declares the link dead when a ping goes unanswered (no frame at
-   * all) for heartbeatTimeoutMs. It measures from the ping, not from the last frame, because
-   * browsers throttle timers in background tabs to once a minute.
-   */
-  startHeartbeat() {
-    clearInterval(this.heartbeat);
-    this.pingSentAt = 0;
-    this.heartbeat = setInterval(() => {
-      if (!this.ws || this.ws.readyState !== 1) return;
-      const now = Date.now();
-      if (this.pingSentAt && this.lastHeard < this.pingSentAt && now - this.pingSentAt > this.opts.heartbeatTimeoutMs) {
-        this.scheduleReconnect('heartbeat timed out');
-        return;
-      }
-      if (!this.pingSentAt || this.lastHeard >= this.pingSentAt) {
-        this.pingSentAt = now;
-        this.wsWrite({ type: 'ping' });
-      }
-    }, this.opts.heartbeatMs);
-  }
-
-  wsWrite(frame) {
-    if (!this.ws || this.ws.readyState !== 1) return false;
-    this.ws.send(JSON.stringify(frame));
-    return true;
-  }
-
-  /** Sends a frame with a fresh ref; resolves with the direct reply, rejects on `error`. */
-  wsRequest(frame, timeoutMs = 0) {
-    return new Promise((resolve, reject) => {
-      const ref = this.nextRef++;
-      if (!this.wsWrite({ ...frame, ref })) {
-        reject(new HubError('unavailable', 'not connected'));
-        return;
-      }
-      const timer = timeoutMs
-        ? this.later(timeoutMs, () => {
-            this.pendingRefs.delete(ref);
-            reject(new HubError('timeout', `no reply to ${frame.type}`));
-          })
-        : null;
-      this.pendingRefs.set(ref, { resolve, reject, timer, frame });
-    });
-  }
-
   wsSubscribe(session) {
     const sub = this.subs.get(session);
-    if (!sub) return;
+    if (!sub || !this.link) return;
     const frame = { type: 'subscribe', session };
     if (sub.since) frame.since = sub.since;
-    this.wsRequest(frame).catch((err) => this.subscribeFailed(session, err));
+    this.link.request(frame).catch((err) => this.subscribeFailed(session, err));
   }
 
   // ---- SSE fallback -------------------------------------------------------------------------
 
   openSse() {
     this.transport = 'sse';
-    if (this.subs.size === 0) {
-      // Nothing to stream yet: report connected once the hub answers plain HTTP.
-      this.setState(this.attempt ? 'reconnecting' : 'connecting', { attempt: this.attempt });
-      this.http('GET', '/healthz').then(
-        () => {
-          if (this.transport !== 'sse' || this.closed) return;
-          this.attempt = 0;
-          this.setState('connected');
-          this.flushSends();
-        },
-        (err) => this.scheduleReconnect(err.message),
-      );
+    this.setState(this.attempt ? 'reconnecting' : 'connecting', { attempt: this.attempt });
+    if (this.subs.size > 0) {
+      for (const session of this.subs.keys()) this.sseSubscribe(session);
       return;
     }
-    this.setState(this.attempt ? 'reconnecting' : 'connecting', { attempt: this.attempt });
-    for (const session of this.subs.keys()) this.sseSubscribe(session);
+    // Nothing to stream yet: report connected once the hub answers plain HTTP.
+    const generation = this.generation;
+    this.http('GET', '/healthz').then(
+      () => {
+        if (generation !== this.generation || this.closed) return; // torn down meanwhile
+        if ([...this.subs.values()].every((s) => s.live)) this.connectedSse();
+      },
+      (err) => {
+        if (generation === this.generation) this.scheduleReconnect(err.message);
+      },
+    );
+  }
+
+  connectedSse() {
+    this.attempt = 0;
+    this.setState('connected');
   }
 
   sseSubscribe(session) {
@@ -347,15 +263,13 @@ export class HubClient {
       idleMs: this.opts.sseIdleMs,
       onOpen: (res) => {
         sub.live = true;
+        // The hub sends the `subscribed` fields as headers so the first event is the snapshot.
         this.emit('subscribed', {
           session,
           resume: res.headers.get('sessionhub-resume') || undefined,
           epoch: res.headers.get('sessionhub-epoch') || undefined,
         });
-        if ([...this.subs.values()].every((s) => s.live)) {
-          this.attempt = 0;
-          this.setState('connected');
-        }
+        if (this.state !== 'connected' && [...this.subs.values()].every((s) => s.live)) this.connectedSse();
         this.flushSends(session);
       },
       onEvent: (type, data) => {
@@ -370,14 +284,11 @@ export class HubClient {
         this.onFrame(frame);
       },
       onFail: ({ code, message }) => {
-        if (sub.stream === null || this.subs.get(session) !== sub) return;
+        if (this.subs.get(session) !== sub || sub.stream === null) return;
         sub.stream = null;
         sub.live = false;
-        if (!RETRYABLE.has(code)) {
-          this.subscribeFailed(session, new HubError(code, message));
-          return;
-        }
-        this.scheduleReconnect(message);
+        if (RETRYABLE.has(code)) this.scheduleReconnect(message);
+        else this.subscribeFailed(session, new HubError(code, message));
       },
     });
   }
@@ -385,17 +296,7 @@ export class HubClient {
   // ---- frames -------------------------------------------------------------------------------
 
   onFrame(frame) {
-    if (frame.ref !== undefined && this.pendingRefs.has(frame.ref)) {
-      const p = this.pendingRefs.get(frame.ref);
-      this.pendingRefs.delete(frame.ref);
-      clearTimeout(p.timer);
-      if (frame.type === 'error') p.reject(new HubError(frame.code, frame.message, { frame }));
-      else p.resolve(frame);
-    }
     switch (frame.type) {
-      case 'pong':
-      case 'unsubscribed':
-        return;
       case 'subscribed': {
         const sub = this.subs.get(frame.session);
         if (!sub) return;
@@ -415,7 +316,7 @@ export class HubClient {
         this.onAck(frame);
         return;
       case 'error':
-        if (frame.ref === undefined) this.emit('error', new HubError(frame.code, frame.message, { frame }));
+        this.emit('error', new HubError(frame.code, frame.message, { frame, session: frame.session }));
         return;
       default:
         if (!DIRECT.has(frame.type) && frame.seq !== undefined) this.onSequenced(frame);
@@ -459,7 +360,8 @@ export class HubClient {
   }
 
   subscribeFailed(session, err) {
-    if (err.code === 'unavailable' || err.code === 'timeout') return; // retried on reconnect
+    if (RETRYABLE.has(err.code)) return; // subscribed again on the next connection
+    this.subs.get(session)?.stream?.abort();
     this.subs.delete(session);
     for (const [id, p] of this.pendingSends) {
       if (p.session === session) {
@@ -482,7 +384,7 @@ export class HubClient {
     this.subs.set(session, { since, live: false, stream: null });
     if (this.state === 'idle') this.connect();
     else if (this.transport === 'ws' && this.state === 'connected') this.wsSubscribe(session);
-    else if (this.transport === 'sse' && this.state !== 'reconnecting') this.sseSubscribe(session);
+    else if (this.transport === 'sse' && !this.retryTimer && this.state !== 'closed') this.sseSubscribe(session);
   }
 
   unsubscribe(session) {
@@ -490,7 +392,7 @@ export class HubClient {
     if (!sub) return;
     this.subs.delete(session);
     sub.stream?.abort();
-    if (this.transport === 'ws') this.wsRequest({ type: 'unsubscribe', session }).catch(() => {});
+    if (this.transport === 'ws' && this.link) this.link.request({ type: 'unsubscribe', session }).catch(() => {});
   }
 
   /** The last (epoch, seq) applied for a session, to resume from later. */
@@ -508,14 +410,7 @@ export class HubClient {
   send(session, text, { onBusy, clientMsgId = newClientMsgId() } = {}) {
     this.subscribe(session);
     return new Promise((resolve, reject) => {
-      this.pendingSends.set(clientMsgId, {
-        session,
-        text,
-        onBusy,
-        resolve,
-        reject,
-        inFlight: false,
-      });
+      this.pendingSends.set(clientMsgId, { session, text, onBusy, resolve, reject, inFlight: false });
       this.flushSends(session);
     });
   }
@@ -542,7 +437,8 @@ export class HubClient {
     try {
       let ack;
       if (this.transport === 'ws') {
-        ack = await this.wsRequest({ type: 'send', session: p.session, ...body });
+        if (!this.link) throw new HubError('unavailable', 'not connected');
+        ack = await this.link.request({ type: 'send', session: p.session, ...body });
       } else {
         ack = await this.http('POST', `/v1/sessions/${encodeURIComponent(p.session)}/messages`, body);
       }
@@ -581,87 +477,22 @@ export class HubClient {
       return this.http('POST', `/v1/sessions/${encodeURIComponent(session)}/cancel`, body).then(() => {});
     }
     // A successful cancel has no direct reply on the WebSocket: the run.cancelled event is it.
+    const link = this.link;
     const frame = { type: 'cancel', session };
     if (runId) frame.run_id = runId;
-    const ref = this.nextRef;
+    const ref = link.newRef();
     return new Promise((resolve, reject) => {
       const off = this.on('_cancelled', (ev) => {
         if (ev.session === session && (!runId || ev.run_id === runId)) {
           off();
-          const p = this.pendingRefs.get(ref);
-          this.pendingRefs.delete(ref);
-          clearTimeout(p?.timer);
+          link.forget(ref);
           resolve();
         }
       });
-      this.wsRequest(frame, this.opts.cancelTimeoutMs).catch((err) => {
+      link.request(frame, { ref, timeoutMs: this.opts.cancelTimeoutMs }).catch((err) => {
         off();
         reject(err);
       });
     });
-  }
-
-  // ---- REST ---------------------------------------------------------------------------------
-
-  async http(method, path, body) {
-    let res;
-    try {
-      res = await fetch(`${this.base}${path}`, {
-        method,
-        headers: {
-          ...this.opts.headers,
-          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
-        },
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-      });
-    } catch (err) {
-      throw new HubError('network', `cannot reach the hub (${err.message})`);
-    }
-    const text = await res.text();
-    let json = null;
-    try {
-      json = text ? JSON.parse(text) : null;
-    } catch {
-      json = null;
-    }
-    if (!res.ok) {
-      const e = json?.error || {};
-      const code = e.code || (res.status >= 500 ? 'unavailable' : 'bad_request');
-      throw new HubError(code, e.message || `${method} ${path}: HTTP ${res.status}`, {
-        status: res.status,
-      });
-    }
-    return json;
-  }
-
-  createSession(fields = {}) {
-    return this.http('POST', '/v1/sessions', fields);
-  }
-
-  listSessions({ limit, before } = {}) {
-    const q = new URLSearchParams();
-    if (limit) q.set('limit', limit);
-    if (before) q.set('before', before);
-    return this.http('GET', `/v1/sessions${q.size ? `?${q}` : ''}`);
-  }
-
-  getSession(id) {
-    return this.http('GET', `/v1/sessions/${encodeURIComponent(id)}`);
-  }
-
-  renameSession(id, title) {
-    return this.http('PATCH', `/v1/sessions/${encodeURIComponent(id)}`, { title });
-  }
-
-  deleteSession(id) {
-    return this.http('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
-  }
-
-  listItems(id, { limit, before, after } = {}) {
-    const q = new URLSearchParams();
-    if (limit) q.set('limit', limit);
-    if (before) q.set('before', before);
-    if (after) q.set('after', after);
-    return this.http('GET', `/v1/sessions/${encodeURIComponent(id)}/items${q.size ? `?${q}` : ''}`);
   }
 }

@@ -1,0 +1,80 @@
+// REST helpers and the error type shared by hub.js and its transports.
+
+/** An error answered by the hub (`code` is the stable protocol code) or by the network. */
+export class HubError extends Error {
+  constructor(code, message, extra = {}) {
+    super(message || code);
+    this.name = 'HubError';
+    this.code = code;
+    Object.assign(this, extra);
+  }
+}
+
+/** Sessions and items over HTTP (`/v1/sessions...`); HubClient extends it. */
+export class HubRest {
+  constructor(base, headers = {}) {
+    this.base = base.replace(/\/+$/, '');
+    this.headers = headers;
+  }
+
+  /** JSON in, JSON out; a non-2xx answer becomes a HubError with the hub's code. */
+  async http(method, path, body) {
+    let res;
+    try {
+      res = await fetch(`${this.base}${path}`, {
+        method,
+        headers: {
+          ...this.headers,
+          ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+        },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+    } catch (err) {
+      throw new HubError('network', `cannot reach the hub (${err.message})`);
+    }
+    const text = await res.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (!res.ok) {
+      const e = json?.error || {};
+      const code = e.code || (res.status >= 500 ? 'unavailable' : 'bad_request');
+      throw new HubError(code, e.message || `${method} ${path}: HTTP ${res.status}`, { status: res.status });
+    }
+    return json;
+  }
+
+  createSession(fields = {}) {
+    return this.http('POST', '/v1/sessions', fields);
+  }
+
+  listSessions({ limit, before } = {}) {
+    return this.http('GET', `/v1/sessions${query({ limit, before })}`);
+  }
+
+  getSession(id) {
+    return this.http('GET', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  renameSession(id, title) {
+    return this.http('PATCH', `/v1/sessions/${encodeURIComponent(id)}`, { title });
+  }
+
+  deleteSession(id) {
+    return this.http('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
+  }
+
+  listItems(id, { limit, before, after } = {}) {
+    return this.http('GET', `/v1/sessions/${encodeURIComponent(id)}/items${query({ limit, before, after })}`);
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
