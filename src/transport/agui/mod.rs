@@ -73,9 +73,13 @@ async fn start(
     // Subscribed before anything is sent, so no event of the new runs can be missed.
     let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
     let conn_id = outbox.conn_id();
-    hub.subscribe(&who, &input.thread_id, Subscriber { outbox }, None, None)
-        .await?;
-    let (pending, late_error) = send_all(hub, &who, &input).await;
+    let (pending, late_error) = match hub
+        .subscribe(&who, &input.thread_id, Subscriber { outbox }, None, None)
+        .await
+    {
+        Ok(()) => send_all(hub, &who, &input).await,
+        Err(e) => (Vec::new(), Some(e)),
+    };
     if pending.is_empty() {
         let _ = hub.unsubscribe(&who, &input.thread_id, conn_id).await;
         if created {
