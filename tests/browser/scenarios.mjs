@@ -164,7 +164,7 @@ const scenarios = {
     const expected = expectedReply(text, DELTAS);
     await watchPrefix(one, [expected]);
     await sendMessage(one, text);
-    const before = await waitReply(one, 0, 'a third streamed', (r) => r.status === 'streaming' && r.text.length > expected.length / 3);
+    const before = await waitReply(one, 0, 'a fifth streamed', (r) => r.status === 'streaming' && r.text.length > expected.length / 5);
     await one.reload();
     await waitConnected(one, 'ws');
     const after = await waitReply(one, 0, 'caught up', (r) => r.text.length > 0);
