@@ -1,24 +1,64 @@
 //! AG-UI test helpers: a streaming `POST /agui` client that checks the framing of every frame
-//! it reads (`data: <json>\n\n`, LF only, no `null`, integer timestamps), and the Node driver
-//! runner. Included by the `tests/agui_*.rs` targets with `#[path]`.
+//! it reads (`data: <json>\n\n`, LF only, no `null`, integer timestamps), the Node driver
+//! runner, and the hub set-ups the AG-UI tests share. Included by the `tests/agui_*.rs` targets
+//! with `#[path]`, next to `mod support`.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+use crate::support::{TestHub, TrackingAgent, WsClient};
+
 /// How long any single expected frame may take.
 pub(crate) const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A `RunAgentInput` with one user message (the 0.0.59 shape: no `protocolVersion`).
+/// A `RunAgentInput` as a 0.0.59 client sends it (no `protocolVersion`).
 pub(crate) fn input(thread: &str, run: &str, messages: Value) -> Value {
     json!({"threadId": thread, "runId": run, "state": {}, "messages": messages, "tools": [], "context": [], "forwardedProps": {}})
 }
 
 pub(crate) fn user(id: &str, text: &str) -> Value {
     json!({"id": id, "role": "user", "content": text})
+}
+
+/// `input` with `protocolVersion`, as a 1.0 client sends it.
+pub(crate) fn input_v1(thread: &str, run: &str, messages: Value) -> Value {
+    let mut v = input(thread, run, messages);
+    v["protocolVersion"] = json!("1.0");
+    v
+}
+
+/// A hub with a tracking scripted agent of `deltas` deltas every `delay_ms`.
+pub(crate) async fn tracked(
+    deltas: u32,
+    delay_ms: u64,
+    edit: impl FnOnce(&mut sessionhub::config::Config),
+) -> (TestHub, Arc<TrackingAgent>) {
+    let agent = TrackingAgent::new(deltas, delay_ms);
+    let hub = TestHub::start_with_agent(edit, agent.clone()).await;
+    (hub, agent)
+}
+
+/// A session on `hub` and a WebSocket tab joined to it before any run.
+pub(crate) async fn watched(hub: &TestHub) -> (String, WsClient) {
+    let session = hub.create_session().await;
+    let mut ws = hub.ws().await;
+    ws.join(&session).await;
+    (session, ws)
+}
+
+/// The run id of the next `run.started` a WebSocket tab sees.
+pub(crate) async fn next_run_id(ws: &mut WsClient) -> String {
+    let started = ws.recv_until(|v| v["type"] == "run.started").await;
+    started
+        .last()
+        .and_then(|v| v["run_id"].as_str())
+        .expect("run_id")
+        .to_owned()
 }
 
 /// One frame of the response body.
