@@ -1,0 +1,21 @@
+//! Load generator, ceiling server and benchmark suite for sessionhub (issue 7).
+//!
+//! - `fanout`: sessions x tabs, stamped runs, latency per delivery, loss, CPU per window.
+//! - `idle`: connection bursts and held idle tabs (RSS per connection, handshake cost).
+//! - `ceiling`: the raw tokio-tungstenite fan-out the hub is compared with.
+//! - `suite` and `report`: scenarios S1-S8 against both servers, and the markdown report.
+
+pub mod ceiling;
+pub mod fanout;
+pub mod http;
+pub mod idle;
+pub mod procfs;
+pub mod quiet;
+pub mod report;
+pub mod server;
+pub mod stats;
+pub mod suite;
+pub mod tab;
+pub mod tab_sse;
+pub mod tab_ws;
+pub mod wire;
