@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, frame, item_updated};
 use crate::auth::Principal;
-use crate::session::event::{now_rfc3339, Event, EventBody};
+use crate::session::event::{now_rfc3339, Event, EventBody, Item};
 use crate::session::{Hub, Outbound, OutboxReceiver, SessionInfo};
 use crate::transport::Signals;
 
@@ -195,19 +195,12 @@ impl RunStream {
                     .await
             }
             EventBody::RunCompleted { item, .. } if mine => {
-                let events = vec![
-                    item_updated(&item.id, json!({"type": "assistant_message.content_part.done", "content_index": 0, "content": wire::output_text(&item.text)})),
-                    json!({"type": "thread.item.done", "item": wire::item(tid, item)}),
-                ];
-                return out.send_all(events).await.then_some(Step::Done);
+                return out.send_all(reply_done(tid, item)).await.then_some(Step::Done);
             }
             EventBody::RunCancelled { item, .. } if mine => {
                 // Stopped from another tab: the partial reply is final; an empty one is dropped.
                 let events = match item {
-                    Some(item) if !wire::hidden(item) => vec![
-                        item_updated(&item.id, json!({"type": "assistant_message.content_part.done", "content_index": 0, "content": wire::output_text(&item.text)})),
-                        json!({"type": "thread.item.done", "item": wire::item(tid, item)}),
-                    ],
+                    Some(item) if !wire::hidden(item) => reply_done(tid, item),
                     Some(item) => vec![json!({"type": "thread.item.removed", "item_id": item.id})],
                     None => Vec::new(),
                 };
@@ -221,6 +214,15 @@ impl RunStream {
         };
         sent.then_some(Step::Continue)
     }
+}
+
+/// The end of a streamed reply: its content part, then the whole item.
+fn reply_done(thread_id: &str, item: &Item) -> Vec<Value> {
+    let part = json!({"type": "assistant_message.content_part.done", "content_index": 0, "content": wire::output_text(&item.text)});
+    vec![
+        item_updated(&item.id, part),
+        json!({"type": "thread.item.done", "item": wire::item(thread_id, item)}),
+    ]
 }
 
 /// Per-stream rendering state.
