@@ -213,3 +213,41 @@ impl Subscriber {
         self.outbox.conn_id()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(n: usize) -> Outbound {
+        Outbound::Reply(Bytes::from(vec![b'x'; n]))
+    }
+
+    #[test]
+    fn overflow_by_frames_marks_the_connection_and_refuses_further_pushes() {
+        let (tx, mut rx) = Outbox::channel(2, 1 << 20);
+        assert!(tx.try_push(reply(1)).is_ok());
+        assert!(tx.try_push(reply(1)).is_ok());
+        assert_eq!(tx.try_push(reply(1)), Err(PushError::Overflow));
+        assert!(rx.overflowed());
+        // Once overflowed, nothing more is queued even when there is room again.
+        assert!(rx.try_recv().is_some());
+        assert_eq!(tx.try_push(reply(1)), Err(PushError::Overflow));
+    }
+
+    #[test]
+    fn overflow_by_bytes_is_bounded_but_one_large_frame_fits_an_empty_queue() {
+        let (tx, mut rx) = Outbox::channel(100, 1000);
+        assert!(tx.try_push(reply(5000)).is_ok(), "a single frame larger than the bound fits alone");
+        assert!(rx.try_recv().is_some());
+        assert!(tx.try_push(reply(600)).is_ok());
+        assert_eq!(tx.try_push(reply(600)), Err(PushError::Overflow));
+    }
+
+    #[test]
+    fn a_closed_receiver_reports_closed_not_overflow() {
+        let (tx, rx) = Outbox::channel(4, 1000);
+        drop(rx);
+        assert_eq!(tx.try_push(reply(1)), Err(PushError::Closed));
+        assert!(tx.is_closed());
+    }
+}

@@ -65,7 +65,6 @@ pub(crate) async fn upgrade(State(state): State<AppState>, principal: Principal,
     let tracker = state.signals.tracker.clone();
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
-        .max_write_buffer_size(cfg.outbound_bytes.max(WRITE_BUFFER) * 4)
         .max_message_size(cfg.max_message_bytes)
         .max_frame_size(cfg.max_message_bytes)
         .on_upgrade(move |socket| tracker.track_future(connection(socket, state, principal)))
@@ -120,9 +119,15 @@ async fn reader(
     loop {
         let next = tokio::select! {
             m = stream.next() => m,
-            changed = closing.changed(), if deadline.is_none() => {
-                if changed.is_err() { deadline = Some(tokio::time::Instant::now() + close_timeout); }
-                else { deadline = *closing.borrow(); }
+            changed = closing.changed() => {
+                let writer_gone = changed.is_err();
+                let asked = *closing.borrow();
+                // The earliest deadline wins: a write error (now) beats a handshake wait.
+                let next = if writer_gone { Some(tokio::time::Instant::now()) } else { asked };
+                deadline = match (deadline, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
                 continue;
             }
             _ = sleep_until_opt(deadline) => return,
@@ -186,7 +191,9 @@ fn to_message(o: &Outbound) -> Message {
 }
 
 /// Writes queued frames in batches until the connection closes. Code 0 from the reader means
-/// the peer closed first: stop writing, tungstenite already answers.
+/// the peer closed first: stop writing, tungstenite already answers. However the writer ends,
+/// it tells the reader how long to keep reading (the close handshake, or not at all after a
+/// write error).
 async fn writer(
     mut sink: Sink,
     mut outrx: OutboxReceiver,
@@ -196,17 +203,21 @@ async fn writer(
     closing: watch::Sender<Option<tokio::time::Instant>>,
 ) {
     let cfg = state.hub.config().clone();
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + cfg.heartbeat(), cfg.heartbeat());
+    let now = tokio::time::Instant::now;
+    let mut ping = tokio::time::interval_at(now() + cfg.heartbeat(), cfg.heartbeat());
     let shutdown = state.signals.close_conns.clone();
     let code = loop {
         if outrx.overflowed() {
             break CLOSE_SLOW;
         }
-        tokio::select! {
+        let step: Result<(), axum::Error> = tokio::select! {
             biased;
             _ = conn.outbox.wait_overflow() => break CLOSE_SLOW,
             code = close_rx.recv() => match code {
-                Some(0) | None => return,
+                Some(0) | None => {
+                    let _ = closing.send(Some(now() + cfg.close_timeout()));
+                    return;
+                }
                 Some(code) => break code,
             },
             _ = shutdown.cancelled() => break CLOSE_RESTART,
@@ -214,12 +225,17 @@ async fn writer(
                 if conn.silent_for() > cfg.heartbeat_timeout() {
                     break CLOSE_HEARTBEAT;
                 }
-                if sink.send(Message::Ping(Default::default())).await.is_err() { return; }
+                sink.send(Message::Ping(Default::default())).await
             }
-            first = outrx.recv() => {
-                let Some(first) = first else { return };
-                if write_batch(&mut sink, &mut outrx, &conn, first).await.is_err() { return; }
-            }
+            first = outrx.recv() => match first {
+                Some(first) => write_batch(&mut sink, &mut outrx, &conn, first).await,
+                None => Ok(()),
+            },
+        };
+        if let Err(e) = step {
+            tracing::debug!(error = %e, "websocket write failed; dropping the connection");
+            let _ = closing.send(Some(now()));
+            return;
         }
     };
     // Frames already queued go out before the Close (the queue is closed to new ones first).
@@ -240,7 +256,7 @@ async fn writer(
         _ => "protocol error",
     };
     let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
-    let _ = closing.send(Some(tokio::time::Instant::now() + cfg.close_timeout()));
+    let _ = closing.send(Some(now() + cfg.close_timeout()));
 }
 
 async fn write_batch(sink: &mut Sink, outrx: &mut OutboxReceiver, conn: &Conn, first: Outbound) -> Result<(), axum::Error> {

@@ -167,6 +167,8 @@ pub struct WsClient {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// Every sequenced event received, in order.
     pub events: Vec<Value>,
+    /// Keep received events in `events` (off for memory measurements).
+    pub keep: bool,
 }
 
 /// True for hub frames that are sequenced events (they carry `seq` and are not snapshots).
@@ -180,7 +182,7 @@ impl WsClient {
             .await
             .expect("connect in time")
             .expect("connect");
-        WsClient { ws, events: Vec::new() }
+        WsClient { ws, events: Vec::new(), keep: true }
     }
 
     pub async fn send(&mut self, v: Value) {
@@ -205,7 +207,7 @@ impl WsClient {
             match m {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("hub sends JSON");
-                    if is_event(&v) {
+                    if self.keep && is_event(&v) {
                         self.events.push(v.clone());
                     }
                     return Frame::Json(v);
