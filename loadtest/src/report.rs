@@ -28,7 +28,11 @@ fn repo() -> PathBuf {
 }
 
 /// The commit the binaries were built from, and whether the tree had changes on top.
+/// `run.sh` builds from an export of one commit and says which in `LOADTEST_COMMIT`.
 pub fn commit() -> (String, bool) {
+    if let Some(c) = std::env::var_os("LOADTEST_COMMIT") {
+        return (c.to_string_lossy().into_owned(), false);
+    }
     let r = repo();
     let r = r.to_string_lossy();
     let head = sh("git", &["-C", &r, "rev-parse", "HEAD"]);

@@ -22,11 +22,11 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Longest wait for a quiet machine before each run, in seconds.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 10)]
     max_quiet_wait: u64,
-    /// Do not repeat contaminated runs.
-    #[arg(long)]
-    no_retry: bool,
+    /// Contaminated runs that may be repeated (once each).
+    #[arg(long, default_value_t = 8)]
+    retries: usize,
     /// A small, fast profile to check the harness (its figures are not comparable).
     #[arg(long)]
     quick: bool,
@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         reps: a.reps,
         only: a.only,
         max_quiet_wait: Duration::from_secs(a.max_quiet_wait),
-        retry_contaminated: !a.no_retry,
+        retry_budget: a.retries,
         quick: a.quick,
     };
     let report = suite::run(cfg, a.out)?;
