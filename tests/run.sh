@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs everything the tests need, then runs every
+# test in the workspace. Idempotent; fast when everything is already installed.
+#   - tests/chatkit/setup.sh : Python venv with openai-chatkit (ChatKit oracle)
+#   - tests/agui/setup.sh    : @ag-ui/client 1.0.0 and 0.0.59 (AG-UI conformance)
+#   - tests/browser/setup.sh : Debian chromium + playwright-core (browser tests)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+for setup in tests/*/setup.sh; do
+  echo "== $setup"
+  bash "$setup"
+done
+
+echo "== cargo test --workspace"
+# Test binaries run one after another; tests inside each binary run on both cores.
+cargo test --workspace --no-fail-fast
