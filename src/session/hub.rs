@@ -272,5 +272,8 @@ impl Hub {
             tracing::error!(error = %e, "recording clean shutdown failed");
         }
         let _ = store.barrier().await;
+        if let Err(e) = store.close() {
+            tracing::error!(error = %e, "closing the store failed");
+        }
     }
 }

@@ -127,6 +127,9 @@ pub trait Store: Send + Sync + 'static {
     fn feedback(&self, session: &str, item_id: &str) -> StoreResult<Option<String>>;
     /// Record that the process is stopping cleanly (epochs may survive the restart).
     fn mark_clean_shutdown(&self) -> StoreResult<()>;
+    /// Flush and stop background work; barriers after this return at once. Called last at
+    /// shutdown so a restart in the same process can open the same directory.
+    fn close(&self) -> StoreResult<()>;
     /// Make everything written so far durable (flush plus fsync). Concurrent callers share one
     /// flush.
     fn barrier(&self) -> BoxFuture<'static, StoreResult<()>>;

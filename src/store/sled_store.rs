@@ -17,7 +17,7 @@
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc as std_mpsc, Arc};
+use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -30,11 +30,17 @@ use crate::session::event::{Item, ItemStatus};
 
 type BarrierReply = oneshot::Sender<Result<(), String>>;
 
+/// The barrier thread and the way to reach it; dropping `tx` ends the thread.
+struct BarrierWorker {
+    tx: std_mpsc::Sender<BarrierReply>,
+    join: std::thread::JoinHandle<()>,
+}
+
 pub struct SledStore {
     db: sled::Db,
     generation: AtomicU64,
-    /// Requests for the barrier thread; `None` when durability is off (benchmarks only).
-    barrier_tx: Option<std_mpsc::Sender<BarrierReply>>,
+    /// The barrier thread; `None` when durability is off (benchmarks only) or after `close`.
+    barrier: Mutex<Option<BarrierWorker>>,
 }
 
 fn sep_key(prefix: &str, session: &str, rest: &[u8]) -> Vec<u8> {
@@ -74,21 +80,21 @@ impl SledStore {
             .path(dir)
             .flush_every_ms(Some(500))
             .open()?;
-        let barrier_tx = if durable {
+        let barrier = if durable {
             let data_file = File::open(dir.join("db"))?;
             let (tx, rx) = std_mpsc::channel::<BarrierReply>();
             let db2 = db.clone();
-            std::thread::Builder::new()
+            let join = std::thread::Builder::new()
                 .name("store-barrier".into())
                 .spawn(move || barrier_thread(db2, data_file, rx))?;
-            Some(tx)
+            Some(BarrierWorker { tx, join })
         } else {
             None
         };
         Ok(Arc::new(SledStore {
             db,
             generation: AtomicU64::new(0),
-            barrier_tx,
+            barrier: Mutex::new(barrier),
         }))
     }
 
@@ -322,9 +328,20 @@ impl Store for SledStore {
         Ok(())
     }
 
+    fn close(&self) -> StoreResult<()> {
+        self.db.flush()?;
+        let worker = self.barrier.lock().expect("barrier lock").take();
+        if let Some(w) = worker {
+            drop(w.tx);
+            let _ = w.join.join();
+        }
+        Ok(())
+    }
+
     fn barrier(&self) -> BoxFuture<'static, StoreResult<()>> {
-        let Some(tx) = &self.barrier_tx else {
-            return Box::pin(async { Ok(()) });
+        let tx = match &*self.barrier.lock().expect("barrier lock") {
+            Some(w) => w.tx.clone(),
+            None => return Box::pin(async { Ok(()) }),
         };
         let (reply, wait) = oneshot::channel();
         let sent = tx.send(reply).is_ok();
