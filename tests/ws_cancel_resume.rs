@@ -4,7 +4,7 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use support::{TestHub, TrackingAgent, WsClient};
 
 /// Issue 2, test 2: cancel from tab B while a run streams.
@@ -57,41 +57,6 @@ async fn cancel_from_another_tab_stops_the_agent_and_keeps_partial_text() {
     assert_eq!(err["ref"], "x");
 }
 
-/// Apply events to a simple client-side model: items by id with their text and status.
-fn apply(state: &mut Vec<(String, String, String)>, ev: &Value) {
-    let upsert = |state: &mut Vec<(String, String, String)>, item: &Value| {
-        let id = item["id"].as_str().unwrap().to_owned();
-        let entry = (id.clone(), item["text"].as_str().unwrap().to_owned(), item["status"].as_str().unwrap().to_owned());
-        match state.iter_mut().find(|e| e.0 == id) {
-            Some(e) => *e = entry,
-            None => state.push(entry),
-        }
-    };
-    match ev["type"].as_str().unwrap() {
-        "snapshot" => {
-            state.clear();
-            for it in ev["items"].as_array().unwrap() {
-                upsert(state, it);
-            }
-            if let Some(ar) = ev["active_run"].as_object() {
-                state.push((ar["item_id"].as_str().unwrap().into(), ar["text"].as_str().unwrap().into(), "streaming".into()));
-            }
-        }
-        "message" | "run.completed" | "run.cancelled" | "run.failed" => {
-            if ev["item"].is_object() {
-                upsert(state, &ev["item"]);
-            }
-        }
-        "run.started" => state.push((ev["item_id"].as_str().unwrap().into(), String::new(), "streaming".into())),
-        "run.delta" => {
-            let id = ev["item_id"].as_str().unwrap();
-            let e = state.iter_mut().find(|e| e.0 == id).expect("delta for a known item");
-            e.1.push_str(ev["text"].as_str().unwrap());
-        }
-        _ => {}
-    }
-}
-
 /// Issue 2, test 3: a tab that drops mid-run resumes with exactly the missed events; with a
 /// too-old seq or a foreign epoch it gets a snapshot; either way its state matches.
 #[tokio::test]
@@ -105,16 +70,16 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
     let s = hub.create_session().await;
     let mut stay = hub.ws().await;
     let mut state_stay = Vec::new();
-    apply(&mut state_stay, &stay.join(&s).await);
+    support::apply_frame(&mut state_stay, &stay.join(&s).await);
     let mut leaver = hub.ws().await;
     let mut state_leaver = Vec::new();
-    apply(&mut state_leaver, &leaver.join(&s).await);
+    support::apply_frame(&mut state_leaver, &leaver.join(&s).await);
     let ack = stay.say(&s, "r1", "resume me please").await;
     let run_id = ack["run_id"].as_str().unwrap().to_owned();
     // The leaver reads a few deltas, then drops.
     let seen = leaver.recv_until(|v| v["type"] == "run.delta").await;
     for f in seen.iter().filter(|f| support::is_event(f)) {
-        apply(&mut state_leaver, f);
+        support::apply_frame(&mut state_leaver, f);
     }
     let last = leaver.events.last().unwrap().clone();
     let (epoch, seq) = (last["epoch"].as_str().unwrap().to_owned(), last["seq"].as_u64().unwrap());
@@ -131,11 +96,11 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
         assert_eq!(w[1]["seq"].as_u64().unwrap(), w[0]["seq"].as_u64().unwrap() + 1);
     }
     for e in &back.events {
-        apply(&mut state_leaver, e);
+        support::apply_frame(&mut state_leaver, e);
     }
     let stay_end = stay.until_run_end(&run_id).await;
     for e in &stay.events {
-        apply(&mut state_stay, e);
+        support::apply_frame(&mut state_stay, e);
     }
     assert_eq!(end, stay_end);
     assert_eq!(state_leaver, state_stay, "resumed state equals the state of a tab that never left");
@@ -149,7 +114,7 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
         assert_eq!(snap["type"], "snapshot");
         assert_eq!(snap["seq"], sub["head_seq"]);
         let mut st = Vec::new();
-        apply(&mut st, &snap);
+        support::apply_frame(&mut st, &snap);
         assert_eq!(st, state_stay);
     }
     // Since equal to the head: a replay of zero events.

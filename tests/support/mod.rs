@@ -447,3 +447,40 @@ pub async fn raw_until_close(s: &mut TcpStream) -> u16 {
         }
     }
 }
+
+/// Apply a snapshot or an event to a simple client-side model: items by id with their text and
+/// status, in order.
+pub fn apply_frame(state: &mut Vec<(String, String, String)>, ev: &Value) {
+    let upsert = |state: &mut Vec<(String, String, String)>, item: &Value| {
+        let id = item["id"].as_str().unwrap().to_owned();
+        let entry = (id.clone(), item["text"].as_str().unwrap().to_owned(), item["status"].as_str().unwrap().to_owned());
+        match state.iter_mut().find(|e| e.0 == id) {
+            Some(e) => *e = entry,
+            None => state.push(entry),
+        }
+    };
+    match ev["type"].as_str().unwrap() {
+        "snapshot" => {
+            state.clear();
+            for it in ev["items"].as_array().unwrap() {
+                upsert(state, it);
+            }
+            if let Some(ar) = ev["active_run"].as_object() {
+                state.push((ar["item_id"].as_str().unwrap().into(), ar["text"].as_str().unwrap().into(), "streaming".into()));
+            }
+        }
+        "message" | "run.completed" | "run.cancelled" | "run.failed" => {
+            if ev["item"].is_object() {
+                upsert(state, &ev["item"]);
+            }
+        }
+        "run.started" => state.push((ev["item_id"].as_str().unwrap().into(), String::new(), "streaming".into())),
+        "run.delta" => {
+            let id = ev["item_id"].as_str().unwrap();
+            let e = state.iter_mut().find(|e| e.0 == id).expect("delta for a known item");
+            e.1.push_str(ev["text"].as_str().unwrap());
+        }
+        _ => {}
+    }
+}
+
