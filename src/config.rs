@@ -78,7 +78,11 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Parser)]
-#[command(name = "sessionhub", version, about = "WebSocket-first real-time session hub for AI agent chat")]
+#[command(
+    name = "sessionhub",
+    version,
+    about = "WebSocket-first real-time session hub for AI agent chat"
+)]
 pub struct Config {
     /// Address to listen on.
     #[arg(long, env = "SESSIONHUB_ADDR", default_value = DEFAULT_ADDR)]

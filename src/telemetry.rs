@@ -63,10 +63,26 @@ impl Metrics {
         let events_fanned_out = Counter::default();
         let slow_consumer_closes = Counter::default();
         let tokens = Family::<TokenLabel, Counter>::default();
-        registry.register("connections", "Open client connections", connections.clone());
-        registry.register("sessions_live", "Session actors loaded in memory", sessions_live.clone());
-        registry.register("runs_active", "Runs streaming right now", runs_active.clone());
-        registry.register("runs_finished", "Runs ended, by outcome", runs_finished.clone());
+        registry.register(
+            "connections",
+            "Open client connections",
+            connections.clone(),
+        );
+        registry.register(
+            "sessions_live",
+            "Session actors loaded in memory",
+            sessions_live.clone(),
+        );
+        registry.register(
+            "runs_active",
+            "Runs streaming right now",
+            runs_active.clone(),
+        );
+        registry.register(
+            "runs_finished",
+            "Runs ended, by outcome",
+            runs_finished.clone(),
+        );
         registry.register(
             "events_fanned_out",
             "Sequenced events queued to subscribers",
@@ -107,9 +123,14 @@ impl Metrics {
     }
 
     pub fn count_usage(&self, usage: &crate::agent::Usage) {
-        for (kind, n) in [("prompt", usage.prompt_tokens), ("completion", usage.completion_tokens)] {
+        for (kind, n) in [
+            ("prompt", usage.prompt_tokens),
+            ("completion", usage.completion_tokens),
+        ] {
             self.tokens
-                .get_or_create(&TokenLabel { kind: kind.to_owned() })
+                .get_or_create(&TokenLabel {
+                    kind: kind.to_owned(),
+                })
                 .inc_by(n);
         }
     }

@@ -25,7 +25,7 @@ fn assert_contiguous(events: &[Value]) {
 async fn three_tabs_see_identical_events() {
     let hub = TestHub::start().await;
     let s = hub.create_session().await;
-    let mut tabs = vec![hub.ws().await, hub.ws().await, hub.ws().await];
+    let mut tabs = [hub.ws().await, hub.ws().await, hub.ws().await];
     for t in tabs.iter_mut() {
         let snap = t.join(&s).await;
         assert_eq!(snap["seq"], 0);

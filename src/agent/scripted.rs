@@ -60,40 +60,40 @@ impl Agent for ScriptedAgent {
         // tick back and offer less than the asked rate (loadtest measured 450/s for 1000/s).
         interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
         // State: (index of the next delta, interval). Index `total` means Finished is due.
-        futures::stream::unfold(
-            (0usize, interval, false),
-            move |(i, mut interval, done)| {
-                let words = words.clone();
-                async move {
-                    if done {
-                        return None;
-                    }
-                    if i == total {
-                        return Some((Ok(AgentChunk::Finished(FinishReason::Stop)), (i, interval, true)));
-                    }
-                    if fail && i == 1 {
-                        let err = AgentError::new(
-                            "upstream_unavailable",
-                            "the scripted upstream failed on request",
-                            true,
-                        );
-                        return Some((Err(err), (i, interval, true)));
-                    }
-                    interval.tick().await;
-                    let word = &words[i % words.len()];
-                    let text = if stamp {
-                        let us = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.as_micros())
-                            .unwrap_or(0);
-                        format!("{us} {word} ")
-                    } else {
-                        format!("{word} ")
-                    };
-                    Some((Ok(AgentChunk::Delta(text)), (i + 1, interval, false)))
+        futures::stream::unfold((0usize, interval, false), move |(i, mut interval, done)| {
+            let words = words.clone();
+            async move {
+                if done {
+                    return None;
                 }
-            },
-        )
+                if i == total {
+                    return Some((
+                        Ok(AgentChunk::Finished(FinishReason::Stop)),
+                        (i, interval, true),
+                    ));
+                }
+                if fail && i == 1 {
+                    let err = AgentError::new(
+                        "upstream_unavailable",
+                        "the scripted upstream failed on request",
+                        true,
+                    );
+                    return Some((Err(err), (i, interval, true)));
+                }
+                interval.tick().await;
+                let word = &words[i % words.len()];
+                let text = if stamp {
+                    let us = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_micros())
+                        .unwrap_or(0);
+                    format!("{us} {word} ")
+                } else {
+                    format!("{word} ")
+                };
+                Some((Ok(AgentChunk::Delta(text)), (i + 1, interval, false)))
+            }
+        })
         .boxed()
     }
 }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::event::{now_ms, now_rfc3339, Ack, Event, EventBody, Item, ItemStatus, Position, ResumeKind, Role, Snapshot};
+use super::event::{
+    now_ms, now_rfc3339, Ack, Event, EventBody, Item, ItemStatus, Position, ResumeKind, Role,
+    Snapshot,
+};
 use super::handle::{Command, SessionHandle};
 use super::hub::{ItemOrder, ItemsPage, ItemsQuery, SendRequest};
 use super::outbox::{Outbound, PushError, Subscriber};
@@ -132,7 +135,10 @@ impl Actor {
     }
 
     fn is_idle(&self) -> bool {
-        self.active.is_none() && self.queue.is_empty() && self.stopping.is_none() && self.subscribers.iter().all(|s| s.outbox.is_closed())
+        self.active.is_none()
+            && self.queue.is_empty()
+            && self.stopping.is_none()
+            && self.subscribers.iter().all(|s| s.outbox.is_closed())
     }
 
     fn prune_closed(&mut self) {
@@ -167,10 +173,18 @@ impl Actor {
 
     async fn handle(&mut self, cmd: Command) -> Option<Exit> {
         match cmd {
-            Command::Subscribe { sub, since, reply_ref, respond_to } => {
+            Command::Subscribe {
+                sub,
+                since,
+                reply_ref,
+                respond_to,
+            } => {
                 let _ = respond_to.send(self.subscribe(sub, since, reply_ref));
             }
-            Command::Unsubscribe { conn_id, respond_to } => {
+            Command::Unsubscribe {
+                conn_id,
+                respond_to,
+            } => {
                 let before = self.subscribers.len();
                 self.subscribers.retain(|s| s.conn_id() != conn_id);
                 let _ = respond_to.send(before != self.subscribers.len());
@@ -186,7 +200,11 @@ impl Actor {
             Command::Info { respond_to } => {
                 let _ = respond_to.send(self.record.clone());
             }
-            Command::Update { title, metadata, respond_to } => {
+            Command::Update {
+                title,
+                metadata,
+                respond_to,
+            } => {
                 let r = self.update(title, metadata).await;
                 let _ = respond_to.send(r);
             }
@@ -198,10 +216,17 @@ impl Actor {
                 let _ = respond_to.send(());
                 return Some(Exit::Deleted);
             }
-            Command::RetryAfter { item_id, respond_to } => {
+            Command::RetryAfter {
+                item_id,
+                respond_to,
+            } => {
                 let _ = respond_to.send(self.retry_after(&item_id).await);
             }
-            Command::Feedback { item_ids, kind, respond_to } => {
+            Command::Feedback {
+                item_ids,
+                kind,
+                respond_to,
+            } => {
                 let _ = respond_to.send(self.set_feedback(&item_ids, kind).await);
             }
             Command::Shutdown { respond_to } => {
@@ -219,7 +244,13 @@ impl Actor {
     /// Sequence an event, keep it for replay and queue it to every subscriber without waiting.
     pub(super) fn emit(&mut self, body: EventBody) -> Arc<Event> {
         self.record.head_seq += 1;
-        let ev = Arc::new(Event::new(&self.id, &self.record.epoch, self.record.head_seq, now_ms(), body));
+        let ev = Arc::new(Event::new(
+            &self.id,
+            &self.record.epoch,
+            self.record.head_seq,
+            now_ms(),
+            body,
+        ));
         self.tail.push_back(ev.clone());
         while self.tail.len() > self.shared.config.replay_tail {
             self.tail.pop_front();
@@ -240,14 +271,23 @@ impl Actor {
         ev
     }
 
-    fn subscribe(&mut self, sub: Subscriber, since: Option<Position>, reply_ref: Option<serde_json::Value>) -> Result<(), HubError> {
+    fn subscribe(
+        &mut self,
+        sub: Subscriber,
+        since: Option<Position>,
+        reply_ref: Option<serde_json::Value>,
+    ) -> Result<(), HubError> {
         if self.stopping.is_some() {
             return Err(HubError::Unavailable("the hub is shutting down".into()));
         }
         self.subscribers.retain(|s| s.conn_id() != sub.conn_id());
         let head = self.record.head_seq;
         let replay_from = since.and_then(|p| self.replay_start(&p, head));
-        let resume = if replay_from.is_some() { ResumeKind::Replay } else { ResumeKind::Snapshot };
+        let resume = if replay_from.is_some() {
+            ResumeKind::Replay
+        } else {
+            ResumeKind::Snapshot
+        };
         let mut frames = vec![Outbound::Subscribed {
             session: self.id.clone(),
             epoch: self.record.epoch.clone(),
@@ -256,7 +296,12 @@ impl Actor {
             reply_ref,
         }];
         match replay_from {
-            Some(after) => frames.extend(self.tail.iter().filter(|e| e.seq > after).map(|e| Outbound::Event(e.clone()))),
+            Some(after) => frames.extend(
+                self.tail
+                    .iter()
+                    .filter(|e| e.seq > after)
+                    .map(|e| Outbound::Event(e.clone())),
+            ),
             None => frames.push(Outbound::Snapshot(Arc::new(self.snapshot()?))),
         }
         for f in frames {
@@ -280,12 +325,20 @@ impl Actor {
         let missing = (head - since.seq) as usize;
         // Replay only what fits comfortably in the connection's queue; beyond that a snapshot
         // is both smaller and safer.
-        (since.seq + 1 >= oldest && missing <= self.shared.config.outbound_frames / 2).then_some(since.seq)
+        (since.seq + 1 >= oldest && missing <= self.shared.config.outbound_frames / 2)
+            .then_some(since.seq)
     }
 
     fn snapshot(&self) -> Result<Snapshot, HubError> {
         let limit = self.shared.config.snapshot_items;
-        let (page, has_more) = self.shared.store.list_items(&self.id, &ItemRange { limit: limit + 1, descending: true, ..Default::default() })?;
+        let (page, has_more) = self.shared.store.list_items(
+            &self.id,
+            &ItemRange {
+                limit: limit + 1,
+                descending: true,
+                ..Default::default()
+            },
+        )?;
         let active_id = self.active.as_ref().map(|a| a.item.id.as_str());
         let mut items: Vec<Item> = page
             .into_iter()
@@ -312,7 +365,9 @@ impl Actor {
         }
         if let Some(orig) = self.shared.store.get_idem(&self.id, &req.client_msg_id)? {
             if orig.text != req.text {
-                return Err(HubError::BadRequest("client_msg_id was already used with a different text".into()));
+                return Err(HubError::BadRequest(
+                    "client_msg_id was already used with a different text".into(),
+                ));
             }
             let ack = Ack {
                 session: self.id.clone(),
@@ -364,7 +419,10 @@ impl Actor {
         };
         self.shared.store.write(WriteBatch {
             session: Some(record.clone()),
-            items: vec![StoredItem { ord, item: item.clone() }],
+            items: vec![StoredItem {
+                ord,
+                item: item.clone(),
+            }],
             idem: vec![(self.id.clone(), req.client_msg_id.clone(), idem)],
             ..Default::default()
         })?;
@@ -383,16 +441,26 @@ impl Actor {
         let item_id = item.id.clone();
         self.emit(EventBody::Message { item });
         if first_message {
-            self.emit(EventBody::SessionUpdated { title: self.record.title.clone() });
+            self.emit(EventBody::SessionUpdated {
+                title: self.record.title.clone(),
+            });
         }
-        let pending = PendingRun { run_id, reply_to: item_id, reply_ord: ord };
+        let pending = PendingRun {
+            run_id,
+            reply_to: item_id,
+            reply_ord: ord,
+        };
         if !busy {
             self.start_run(pending);
         } else if policy == BusyPolicy::Interrupt {
-            self.cancel_active(super::run::CancelReason::Interrupted).await;
+            self.cancel_active(super::run::CancelReason::Interrupted)
+                .await;
             self.start_run(pending);
         } else {
-            self.emit(EventBody::RunQueued { run_id: pending.run_id.clone(), reply_to: pending.reply_to.clone() });
+            self.emit(EventBody::RunQueued {
+                run_id: pending.run_id.clone(),
+                reply_to: pending.reply_to.clone(),
+            });
             self.queue.push_back(pending);
         }
         Ok(ack)
@@ -402,11 +470,18 @@ impl Actor {
     fn push_ack(&self, req: &SendRequest, ack: &Ack) {
         let Some(to) = &req.ack_to else { return };
         if let Some(s) = self.subscribers.iter().find(|s| s.conn_id() == to.conn_id) {
-            let _ = s.outbox.try_push(Outbound::Ack { ack: ack.clone(), reply_ref: to.reply_ref.clone() });
+            let _ = s.outbox.try_push(Outbound::Ack {
+                ack: ack.clone(),
+                reply_ref: to.reply_ref.clone(),
+            });
         }
     }
 
-    async fn update(&mut self, title: Option<Option<String>>, metadata: Option<serde_json::Value>) -> Result<SessionRecord, HubError> {
+    async fn update(
+        &mut self,
+        title: Option<Option<String>>,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<SessionRecord, HubError> {
         let title_changed = title.as_ref().is_some_and(|t| *t != self.record.title);
         if let Some(t) = title {
             self.record.title = t;
@@ -418,7 +493,9 @@ impl Actor {
         self.persist_record();
         self.shared.store.barrier().await?;
         if title_changed {
-            self.emit(EventBody::SessionUpdated { title: self.record.title.clone() });
+            self.emit(EventBody::SessionUpdated {
+                title: self.record.title.clone(),
+            });
         }
         Ok(self.record.clone())
     }
@@ -428,10 +505,18 @@ impl Actor {
         let ord_of = |id: &Option<String>| -> Result<Option<u64>, HubError> {
             match id {
                 None => Ok(None),
-                Some(id) => store.item_ord(&self.id, id)?.map(Some).ok_or_else(|| HubError::BadRequest(format!("unknown item id {id}"))),
+                Some(id) => store
+                    .item_ord(&self.id, id)?
+                    .map(Some)
+                    .ok_or_else(|| HubError::BadRequest(format!("unknown item id {id}"))),
             }
         };
-        let range = ItemRange { before: ord_of(&q.before)?, after: ord_of(&q.after)?, limit: q.limit, descending: q.order == ItemOrder::Desc };
+        let range = ItemRange {
+            before: ord_of(&q.before)?,
+            after: ord_of(&q.after)?,
+            limit: q.limit,
+            descending: q.order == ItemOrder::Desc,
+        };
         let (page, has_more) = store.list_items(&self.id, &range)?;
         let items = page
             .into_iter()
@@ -472,7 +557,11 @@ async fn sleep_until_opt(at: Option<Instant>) {
 
 /// A title from a first message: its first line, cut at a word boundary near 48 characters.
 fn title_from(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("New chat");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("New chat");
     if line.chars().count() <= 48 {
         return line.to_owned();
     }
@@ -482,4 +571,3 @@ fn title_from(text: &str) -> String {
         _ => format!("{cut}…"),
     }
 }
-

@@ -93,9 +93,21 @@ pub struct Hub {
 const ATTEMPTS: usize = 3;
 
 impl Hub {
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, agent: Arc<dyn Agent>, metrics: Arc<Metrics>) -> Self {
-        let shared = Arc::new(Shared { store, agent, config, metrics });
-        Hub { registry: Registry::new(shared) }
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        agent: Arc<dyn Agent>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let shared = Arc::new(Shared {
+            store,
+            agent,
+            config,
+            metrics,
+        });
+        Hub {
+            registry: Registry::new(shared),
+        }
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -125,7 +137,12 @@ impl Hub {
     }
 
     /// Ask the session's actor; `build` makes the command for each attempt.
-    async fn ask<T>(&self, who: &Principal, id: &str, build: impl Fn(oneshot::Sender<T>) -> Command) -> Result<T, HubError> {
+    async fn ask<T>(
+        &self,
+        who: &Principal,
+        id: &str,
+        build: impl Fn(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, HubError> {
         for _ in 0..ATTEMPTS {
             let h = self.handle(who, id)?;
             let (tx, rx) = oneshot::channel();
@@ -133,11 +150,19 @@ impl Hub {
                 return Ok(v);
             }
         }
-        Err(HubError::Unavailable("the session is restarting, try again".into()))
+        Err(HubError::Unavailable(
+            "the session is restarting, try again".into(),
+        ))
     }
 
     /// The record of a new, empty session.
-    fn new_record(&self, who: &Principal, id: String, title: Option<String>, metadata: Option<Value>) -> SessionRecord {
+    fn new_record(
+        &self,
+        who: &Principal,
+        id: String,
+        title: Option<String>,
+        metadata: Option<Value>,
+    ) -> SessionRecord {
         let now = now_rfc3339();
         SessionRecord {
             id,
@@ -154,9 +179,17 @@ impl Hub {
         }
     }
 
-    pub async fn create_session(&self, who: &Principal, title: Option<String>, metadata: Option<Value>) -> Result<SessionInfo, HubError> {
+    pub async fn create_session(
+        &self,
+        who: &Principal,
+        title: Option<String>,
+        metadata: Option<Value>,
+    ) -> Result<SessionInfo, HubError> {
         let record = self.new_record(who, new_id("ses"), title, metadata);
-        self.store().write(WriteBatch { session: Some(record.clone()), ..Default::default() })?;
+        self.store().write(WriteBatch {
+            session: Some(record.clone()),
+            ..Default::default()
+        })?;
         self.store().barrier().await?;
         Ok(SessionInfo::from(&record))
     }
@@ -168,7 +201,13 @@ impl Hub {
         // Creations by name are serialised, so two first requests on one thread make one
         // session; the common case (it exists) never takes the lock.
         static CREATE_BY_ID: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let owned = |r: &SessionRecord| if r.owner == who.sub { Ok(false) } else { Err(HubError::session_not_found()) };
+        let owned = |r: &SessionRecord| {
+            if r.owner == who.sub {
+                Ok(false)
+            } else {
+                Err(HubError::session_not_found())
+            }
+        };
         if let Some(r) = self.store().load_session(id)? {
             return owned(&r);
         }
@@ -177,81 +216,176 @@ impl Hub {
             return owned(&r);
         }
         let record = self.new_record(who, id.to_owned(), None, None);
-        self.store().write(WriteBatch { session: Some(record), ..Default::default() })?;
+        self.store().write(WriteBatch {
+            session: Some(record),
+            ..Default::default()
+        })?;
         self.store().barrier().await?;
         Ok(true)
     }
 
     /// `who`'s sessions, newest first, older than the session `before`.
-    pub async fn list_sessions(&self, who: &Principal, limit: usize, before: Option<&str>) -> Result<(Vec<SessionInfo>, bool), HubError> {
+    pub async fn list_sessions(
+        &self,
+        who: &Principal,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<SessionInfo>, bool), HubError> {
         let before = match before {
             Some(id) => match self.store().load_session(id)? {
                 Some(r) if r.owner == who.sub => Some(r),
-                _ => return Err(HubError::BadRequest("unknown session id in `before`".into())),
+                _ => {
+                    return Err(HubError::BadRequest(
+                        "unknown session id in `before`".into(),
+                    ))
+                }
             },
             None => None,
         };
-        let (records, more) = self.store().list_sessions(&who.sub, before.as_ref(), limit)?;
+        let (records, more) = self
+            .store()
+            .list_sessions(&who.sub, before.as_ref(), limit)?;
         Ok((records.iter().map(SessionInfo::from).collect(), more))
     }
 
     pub async fn get_session(&self, who: &Principal, id: &str) -> Result<SessionInfo, HubError> {
-        let rec = self.ask(who, id, |tx| Command::Info { respond_to: tx }).await?;
+        let rec = self
+            .ask(who, id, |tx| Command::Info { respond_to: tx })
+            .await?;
         Ok(SessionInfo::from(&rec))
     }
 
     /// Change the title (`Some(None)` clears it) and/or the metadata.
-    pub async fn update_session(&self, who: &Principal, id: &str, title: Option<Option<String>>, metadata: Option<Value>) -> Result<SessionInfo, HubError> {
+    pub async fn update_session(
+        &self,
+        who: &Principal,
+        id: &str,
+        title: Option<Option<String>>,
+        metadata: Option<Value>,
+    ) -> Result<SessionInfo, HubError> {
         let rec = self
-            .ask(who, id, |tx| Command::Update { title: title.clone(), metadata: metadata.clone(), respond_to: tx })
+            .ask(who, id, |tx| Command::Update {
+                title: title.clone(),
+                metadata: metadata.clone(),
+                respond_to: tx,
+            })
             .await??;
         Ok(SessionInfo::from(&rec))
     }
 
     /// Delete a session: subscribers get `session.deleted` and are dropped.
     pub async fn delete_session(&self, who: &Principal, id: &str) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Delete { respond_to: tx }).await
+        self.ask(who, id, |tx| Command::Delete { respond_to: tx })
+            .await
     }
 
-    pub async fn list_items(&self, who: &Principal, id: &str, query: ItemsQuery) -> Result<ItemsPage, HubError> {
-        self.ask(who, id, |tx| Command::Items { query: query.clone(), respond_to: tx }).await?
+    pub async fn list_items(
+        &self,
+        who: &Principal,
+        id: &str,
+        query: ItemsQuery,
+    ) -> Result<ItemsPage, HubError> {
+        self.ask(who, id, |tx| Command::Items {
+            query: query.clone(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// Register `sub` for the session's events. The actor queues the `subscribed` reply, then
     /// the replay or a snapshot, then live events, all on `sub`'s outbox.
-    pub async fn subscribe(&self, who: &Principal, id: &str, sub: Subscriber, since: Option<Position>, reply_ref: Option<Value>) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Subscribe { sub: sub.clone(), since: since.clone(), reply_ref: reply_ref.clone(), respond_to: tx })
-            .await?
+    pub async fn subscribe(
+        &self,
+        who: &Principal,
+        id: &str,
+        sub: Subscriber,
+        since: Option<Position>,
+        reply_ref: Option<Value>,
+    ) -> Result<(), HubError> {
+        self.ask(who, id, |tx| Command::Subscribe {
+            sub: sub.clone(),
+            since: since.clone(),
+            reply_ref: reply_ref.clone(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// Stop sending the session's events to the connection; false if it was not subscribed.
-    pub async fn unsubscribe(&self, who: &Principal, id: &str, conn_id: u64) -> Result<bool, HubError> {
-        self.ask(who, id, |tx| Command::Unsubscribe { conn_id, respond_to: tx }).await
+    pub async fn unsubscribe(
+        &self,
+        who: &Principal,
+        id: &str,
+        conn_id: u64,
+    ) -> Result<bool, HubError> {
+        self.ask(who, id, |tx| Command::Unsubscribe {
+            conn_id,
+            respond_to: tx,
+        })
+        .await
     }
 
     /// Store a user message durably and start (or queue) its run.
     pub async fn send(&self, who: &Principal, id: &str, req: SendRequest) -> Result<Ack, HubError> {
-        self.ask(who, id, |tx| Command::Send { req: req.clone(), respond_to: tx }).await?
+        self.ask(who, id, |tx| Command::Send {
+            req: req.clone(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// Cancel the active run (or the named run, active or queued).
-    pub async fn cancel(&self, who: &Principal, id: &str, run_id: Option<String>) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Cancel { run_id: run_id.clone(), respond_to: tx }).await?
+    pub async fn cancel(
+        &self,
+        who: &Principal,
+        id: &str,
+        run_id: Option<String>,
+    ) -> Result<(), HubError> {
+        self.ask(who, id, |tx| Command::Cancel {
+            run_id: run_id.clone(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// Drop every item after the user message `item_id` and start a new run answering it;
     /// returns the run id. `busy` while a run is active or queued.
-    pub async fn retry_after(&self, who: &Principal, id: &str, item_id: &str) -> Result<String, HubError> {
-        self.ask(who, id, |tx| Command::RetryAfter { item_id: item_id.to_owned(), respond_to: tx }).await?
+    pub async fn retry_after(
+        &self,
+        who: &Principal,
+        id: &str,
+        item_id: &str,
+    ) -> Result<String, HubError> {
+        self.ask(who, id, |tx| Command::RetryAfter {
+            item_id: item_id.to_owned(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// Store feedback (`positive` / `negative`) on items of the session; all ids must exist.
-    pub async fn set_feedback(&self, who: &Principal, id: &str, item_ids: &[String], kind: &str) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Feedback { item_ids: item_ids.to_vec(), kind: kind.to_owned(), respond_to: tx }).await?
+    pub async fn set_feedback(
+        &self,
+        who: &Principal,
+        id: &str,
+        item_ids: &[String],
+        kind: &str,
+    ) -> Result<(), HubError> {
+        self.ask(who, id, |tx| Command::Feedback {
+            item_ids: item_ids.to_vec(),
+            kind: kind.to_owned(),
+            respond_to: tx,
+        })
+        .await?
     }
 
     /// The feedback stored on an item, if any.
-    pub fn feedback(&self, who: &Principal, id: &str, item_id: &str) -> Result<Option<String>, HubError> {
+    pub fn feedback(
+        &self,
+        who: &Principal,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Option<String>, HubError> {
         if !self.exists(who, id)? {
             return Err(HubError::session_not_found());
         }
@@ -260,7 +394,10 @@ impl Hub {
 
     /// Whether `id` is a session `who` can see (cheap: no actor is loaded for a miss).
     pub fn exists(&self, who: &Principal, id: &str) -> Result<bool, HubError> {
-        Ok(self.store().load_session(id)?.is_some_and(|r| r.owner == who.sub))
+        Ok(self
+            .store()
+            .load_session(id)?
+            .is_some_and(|r| r.owner == who.sub))
     }
 
     /// Drain every actor: queued runs are dropped, active runs get the drain timeout to finish,

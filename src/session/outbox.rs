@@ -29,7 +29,10 @@ pub enum Outbound {
     },
     Snapshot(Arc<Snapshot>),
     /// The direct reply to `send`, queued by the actor just before the `message` event.
-    Ack { ack: Ack, reply_ref: Option<Value> },
+    Ack {
+        ack: Ack,
+        reply_ref: Option<Value>,
+    },
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
 }
@@ -39,7 +42,9 @@ impl Outbound {
     fn cost(&self) -> usize {
         match self {
             Outbound::Event(e) => e.json.len(),
-            Outbound::Snapshot(s) => 256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>(),
+            Outbound::Snapshot(s) => {
+                256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>()
+            }
             Outbound::Reply(b) => b.len(),
             Outbound::Subscribed { .. } | Outbound::Ack { .. } => 192,
         }
@@ -237,7 +242,10 @@ mod tests {
     #[test]
     fn overflow_by_bytes_is_bounded_but_one_large_frame_fits_an_empty_queue() {
         let (tx, mut rx) = Outbox::channel(100, 1000);
-        assert!(tx.try_push(reply(5000)).is_ok(), "a single frame larger than the bound fits alone");
+        assert!(
+            tx.try_push(reply(5000)).is_ok(),
+            "a single frame larger than the bound fits alone"
+        );
         assert!(rx.try_recv().is_some());
         assert!(tx.try_push(reply(600)).is_ok());
         assert_eq!(tx.try_push(reply(600)), Err(PushError::Overflow));

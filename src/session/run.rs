@@ -10,7 +10,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::actor::Actor;
-use super::event::{now_rfc3339, ActiveRun as ActiveRunView, EventBody, Item, ItemStatus, QueuedRun, Role, RunError};
+use super::event::{
+    now_rfc3339, ActiveRun as ActiveRunView, EventBody, Item, ItemStatus, QueuedRun, Role, RunError,
+};
 use super::new_id;
 use crate::agent::{AgentChunk, AgentError, AgentRequest, FinishReason};
 use crate::error::HubError;
@@ -29,7 +31,10 @@ pub(crate) struct PendingRun {
 
 impl PendingRun {
     pub(crate) fn snapshot(&self) -> QueuedRun {
-        QueuedRun { run_id: self.run_id.clone(), reply_to: self.reply_to.clone() }
+        QueuedRun {
+            run_id: self.run_id.clone(),
+            reply_to: self.reply_to.clone(),
+        }
     }
 }
 
@@ -107,7 +112,10 @@ impl Actor {
         };
         if let Err(e) = self.shared.store.write(WriteBatch {
             session: Some(self.record.clone()),
-            items: vec![StoredItem { ord, item: item.clone() }],
+            items: vec![StoredItem {
+                ord,
+                item: item.clone(),
+            }],
             streaming_started: vec![(self.id.clone(), ord)],
             ..Default::default()
         }) {
@@ -115,7 +123,12 @@ impl Actor {
         }
         let history = match self.shared.store.list_items(
             &self.id,
-            &ItemRange { before: Some(pending.reply_ord + 1), limit: HISTORY_ITEMS, descending: true, ..Default::default() },
+            &ItemRange {
+                before: Some(pending.reply_ord + 1),
+                limit: HISTORY_ITEMS,
+                descending: true,
+                ..Default::default()
+            },
         ) {
             Ok((mut page, _)) => {
                 page.reverse();
@@ -126,7 +139,11 @@ impl Actor {
                 Vec::new()
             }
         };
-        let request = AgentRequest { session_id: self.id.clone(), run_id: pending.run_id.clone(), history };
+        let request = AgentRequest {
+            session_id: self.id.clone(),
+            run_id: pending.run_id.clone(),
+            history,
+        };
         let mut stream = self.shared.agent.stream(request);
         let (tx, rx) = mpsc::channel::<RunMsg>(64);
         let task = tokio::spawn(async move {
@@ -137,17 +154,34 @@ impl Actor {
                 }
             }
             let _ = tx
-                .send(Err(AgentError::new("upstream_protocol", "the agent's stream ended without finishing", true)))
+                .send(Err(AgentError::new(
+                    "upstream_protocol",
+                    "the agent's stream ended without finishing",
+                    true,
+                )))
                 .await;
         });
         let item_id = item.id.clone();
-        self.active = Some(ActiveRun { run_id: pending.run_id.clone(), item, ord, rx, task, dirty: false });
+        self.active = Some(ActiveRun {
+            run_id: pending.run_id.clone(),
+            item,
+            ord,
+            rx,
+            task,
+            dirty: false,
+        });
         self.shared.metrics.runs_active.inc();
-        self.emit(EventBody::RunStarted { run_id: pending.run_id, item_id, reply_to: pending.reply_to });
+        self.emit(EventBody::RunStarted {
+            run_id: pending.run_id,
+            item_id,
+            reply_to: pending.reply_to,
+        });
     }
 
     pub(super) async fn on_run_msg(&mut self, msg: RunMsg) {
-        let Some(run) = self.active.as_mut() else { return };
+        let Some(run) = self.active.as_mut() else {
+            return;
+        };
         match msg {
             Ok(AgentChunk::Delta(text)) => {
                 if text.is_empty() {
@@ -155,7 +189,11 @@ impl Actor {
                 }
                 run.item.text.push_str(&text);
                 run.dirty = true;
-                let body = EventBody::RunDelta { run_id: run.run_id.clone(), item_id: run.item.id.clone(), text };
+                let body = EventBody::RunDelta {
+                    run_id: run.run_id.clone(),
+                    item_id: run.item.id.clone(),
+                    text,
+                };
                 self.emit(body);
             }
             Ok(AgentChunk::Usage(usage)) => {
@@ -173,21 +211,31 @@ impl Actor {
                 run.item.status = ItemStatus::Failed;
                 run.item.error_code = Some(e.code.clone());
                 tracing::warn!(session_id = %self.id, code = %e.code, "run failed");
-                self.finish(Outcome::Failed(RunError { code: e.code, message: e.message, retryable: e.retryable })).await;
+                self.finish(Outcome::Failed(RunError {
+                    code: e.code,
+                    message: e.message,
+                    retryable: e.retryable,
+                }))
+                .await;
             }
         }
     }
 
     /// Write the streaming text (no barrier: a crash keeps what the last checkpoint wrote).
     pub(super) fn checkpoint(&mut self) {
-        let Some(run) = self.active.as_mut() else { return };
+        let Some(run) = self.active.as_mut() else {
+            return;
+        };
         if !run.dirty {
             return;
         }
         run.dirty = false;
         let batch = WriteBatch {
             session: Some(self.record.clone()),
-            items: vec![StoredItem { ord: run.ord, item: run.item.clone() }],
+            items: vec![StoredItem {
+                ord: run.ord,
+                item: run.item.clone(),
+            }],
             ..Default::default()
         };
         if let Err(e) = self.shared.store.write(batch) {
@@ -198,11 +246,16 @@ impl Actor {
     /// End the active run: store its item durably, then emit its terminal event, then start the
     /// next queued run (unless the hub is stopping).
     async fn finish(&mut self, outcome: Outcome) {
-        let Some(run) = self.active.take() else { return };
+        let Some(run) = self.active.take() else {
+            return;
+        };
         run.abort();
         let batch = WriteBatch {
             session: Some(self.record.clone()),
-            items: vec![StoredItem { ord: run.ord, item: run.item.clone() }],
+            items: vec![StoredItem {
+                ord: run.ord,
+                item: run.item.clone(),
+            }],
             streaming_ended: vec![(self.id.clone(), run.ord)],
             ..Default::default()
         };
@@ -216,9 +269,29 @@ impl Actor {
         }
         self.shared.metrics.runs_active.dec();
         let (label, body) = match outcome {
-            Outcome::Completed => ("completed", EventBody::RunCompleted { run_id: run.run_id, item: run.item }),
-            Outcome::Cancelled => ("cancelled", EventBody::RunCancelled { run_id: run.run_id, reply_to: None, item: Some(run.item) }),
-            Outcome::Failed(error) => ("failed", EventBody::RunFailed { run_id: run.run_id, item: run.item, error }),
+            Outcome::Completed => (
+                "completed",
+                EventBody::RunCompleted {
+                    run_id: run.run_id,
+                    item: run.item,
+                },
+            ),
+            Outcome::Cancelled => (
+                "cancelled",
+                EventBody::RunCancelled {
+                    run_id: run.run_id,
+                    reply_to: None,
+                    item: Some(run.item),
+                },
+            ),
+            Outcome::Failed(error) => (
+                "failed",
+                EventBody::RunFailed {
+                    run_id: run.run_id,
+                    item: run.item,
+                    error,
+                },
+            ),
         };
         self.shared.metrics.run_finished(label);
         self.emit(body);
@@ -242,7 +315,11 @@ impl Actor {
         if let Some(r) = run_id {
             if let Some(pos) = self.queue.iter().position(|q| q.run_id == r) {
                 let q = self.queue.remove(pos).expect("position is in range");
-                self.emit(EventBody::RunCancelled { run_id: q.run_id, reply_to: Some(q.reply_to), item: None });
+                self.emit(EventBody::RunCancelled {
+                    run_id: q.run_id,
+                    reply_to: Some(q.reply_to),
+                    item: None,
+                });
                 return Ok(());
             }
         }
@@ -251,7 +328,9 @@ impl Actor {
 
     /// Stop the active run's task (dropping the upstream request) and keep its partial text.
     pub(super) async fn cancel_active(&mut self, reason: CancelReason) {
-        let Some(run) = self.active.as_mut() else { return };
+        let Some(run) = self.active.as_mut() else {
+            return;
+        };
         run.abort();
         run.item.status = ItemStatus::Cancelled;
         tracing::info!(session_id = %self.id, ?reason, "run cancelled");
@@ -273,17 +352,27 @@ impl Actor {
     /// At shutdown: queued runs are dropped, each with `run.cancelled` (`item: null`).
     pub(super) fn begin_shutdown(&mut self) {
         for q in std::mem::take(&mut self.queue) {
-            self.emit(EventBody::RunCancelled { run_id: q.run_id, reply_to: Some(q.reply_to), item: None });
+            self.emit(EventBody::RunCancelled {
+                run_id: q.run_id,
+                reply_to: Some(q.reply_to),
+                item: None,
+            });
         }
     }
 
     /// The drain timeout passed: the active run ends `interrupted`.
     pub(super) async fn interrupt_for_shutdown(&mut self) {
-        let Some(run) = self.active.as_mut() else { return };
+        let Some(run) = self.active.as_mut() else {
+            return;
+        };
         run.abort();
         run.item.status = ItemStatus::Interrupted;
         run.item.error_code = Some("interrupted".into());
-        let error = RunError { code: "interrupted".into(), message: "the hub is shutting down".into(), retryable: true };
+        let error = RunError {
+            code: "interrupted".into(),
+            message: "the hub is shutting down".into(),
+            retryable: true,
+        };
         self.finish(Outcome::Failed(error)).await;
     }
 }

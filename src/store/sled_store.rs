@@ -244,7 +244,10 @@ impl Store for SledStore {
             );
         }
         for (session, cmid, rec) in &b.idem {
-            batch.insert(sep_key("k/", session, cmid.as_bytes()), serde_json::to_vec(rec)?);
+            batch.insert(
+                sep_key("k/", session, cmid.as_bytes()),
+                serde_json::to_vec(rec)?,
+            );
         }
         for (session, ord) in &b.streaming_started {
             batch.insert(streaming_key(session, *ord), b"".as_ref());
@@ -289,12 +292,12 @@ impl Store for SledStore {
             None => item_key(session, u64::MAX),
         };
         let iter = self.db.range(lo..hi);
-        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> =
-            if r.descending {
-                Box::new(iter.rev())
-            } else {
-                Box::new(iter)
-            };
+        let iter: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if r.descending
+        {
+            Box::new(iter.rev())
+        } else {
+            Box::new(iter)
+        };
         let mut out = Vec::new();
         let mut has_more = false;
         for kv in iter {

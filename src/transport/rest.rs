@@ -22,7 +22,12 @@ const MAX_LIMIT: usize = 200;
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/sessions", get(list_sessions).post(create_session))
-        .route("/v1/sessions/{id}", get(get_session).patch(update_session).delete(delete_session))
+        .route(
+            "/v1/sessions/{id}",
+            get(get_session)
+                .patch(update_session)
+                .delete(delete_session),
+        )
         .route("/v1/sessions/{id}/items", get(list_items))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -32,7 +37,8 @@ pub(crate) fn routes() -> Router<AppState> {
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 fn params(q: Params) -> Result<HashMap<String, String>, HubError> {
-    q.map(|Query(m)| m).map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))
+    q.map(|Query(m)| m)
+        .map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))
 }
 
 /// `limit`: default 50, at most 200, at least 1.
@@ -41,7 +47,9 @@ pub(crate) fn parse_limit(p: &HashMap<String, String>) -> Result<usize, HubError
         None => Ok(DEFAULT_LIMIT),
         Some(s) => match s.parse::<usize>() {
             Ok(n) if n >= 1 => Ok(n.min(MAX_LIMIT)),
-            _ => Err(HubError::BadRequest("`limit` must be an integer from 1 to 200".into())),
+            _ => Err(HubError::BadRequest(
+                "`limit` must be an integer from 1 to 200".into(),
+            )),
         },
     }
 }
@@ -53,7 +61,9 @@ pub(crate) fn json_object(body: &Bytes) -> Result<serde_json::Map<String, Value>
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(HubError::BadRequest("the body must be a JSON object".into())),
+        Ok(_) => Err(HubError::BadRequest(
+            "the body must be a JSON object".into(),
+        )),
         Err(e) => Err(HubError::BadRequest(format!("malformed JSON: {e}"))),
     }
 }
@@ -63,8 +73,12 @@ fn opt_title(m: &serde_json::Map<String, Value>) -> Result<Option<Option<String>
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::String(s)) if s.chars().count() <= 200 => Ok(Some(Some(s.clone()))),
-        Some(Value::String(_)) => Err(HubError::TooLarge("`title` is longer than 200 characters".into())),
-        Some(_) => Err(HubError::BadRequest("`title` must be a string or null".into())),
+        Some(Value::String(_)) => Err(HubError::TooLarge(
+            "`title` is longer than 200 characters".into(),
+        )),
+        Some(_) => Err(HubError::BadRequest(
+            "`title` must be a string or null".into(),
+        )),
     }
 }
 
@@ -76,7 +90,11 @@ fn opt_metadata(m: &serde_json::Map<String, Value>) -> Result<Option<Value>, Hub
     }
 }
 
-async fn create_session(State(s): State<AppState>, who: Principal, body: Bytes) -> Result<Response, HubError> {
+async fn create_session(
+    State(s): State<AppState>,
+    who: Principal,
+    body: Bytes,
+) -> Result<Response, HubError> {
     let m = json_object(&body)?;
     let title = opt_title(&m)?.flatten();
     let metadata = opt_metadata(&m)?;
@@ -84,37 +102,67 @@ async fn create_session(State(s): State<AppState>, who: Principal, body: Bytes) 
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
-async fn list_sessions(State(s): State<AppState>, who: Principal, q: Params) -> Result<Json<Value>, HubError> {
+async fn list_sessions(
+    State(s): State<AppState>,
+    who: Principal,
+    q: Params,
+) -> Result<Json<Value>, HubError> {
     let p = params(q)?;
     let limit = parse_limit(&p)?;
-    let (sessions, has_more) = s.hub.list_sessions(&who, limit, p.get("before").map(String::as_str)).await?;
+    let (sessions, has_more) = s
+        .hub
+        .list_sessions(&who, limit, p.get("before").map(String::as_str))
+        .await?;
     Ok(Json(json!({"sessions": sessions, "has_more": has_more})))
 }
 
-async fn get_session(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<Response, HubError> {
+async fn get_session(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, HubError> {
     Ok(Json(s.hub.get_session(&who, &id).await?).into_response())
 }
 
-async fn update_session(State(s): State<AppState>, who: Principal, Path(id): Path<String>, body: Bytes) -> Result<Response, HubError> {
+async fn update_session(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, HubError> {
     let m = json_object(&body)?;
     let title = opt_title(&m)?;
     let metadata = opt_metadata(&m)?;
     Ok(Json(s.hub.update_session(&who, &id, title, metadata).await?).into_response())
 }
 
-async fn delete_session(State(s): State<AppState>, who: Principal, Path(id): Path<String>) -> Result<StatusCode, HubError> {
+async fn delete_session(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, HubError> {
     s.hub.delete_session(&who, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_items(State(s): State<AppState>, who: Principal, Path(id): Path<String>, q: Params) -> Result<Response, HubError> {
+async fn list_items(
+    State(s): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    q: Params,
+) -> Result<Response, HubError> {
     let p = params(q)?;
     let order = match p.get("order").map(String::as_str) {
         None | Some("asc") => ItemOrder::Asc,
         Some("desc") => ItemOrder::Desc,
         Some(_) => return Err(HubError::BadRequest("`order` must be asc or desc".into())),
     };
-    let query = ItemsQuery { limit: parse_limit(&p)?, before: p.get("before").cloned(), after: p.get("after").cloned(), order };
+    let query = ItemsQuery {
+        limit: parse_limit(&p)?,
+        before: p.get("before").cloned(),
+        after: p.get("after").cloned(),
+        order,
+    };
     Ok(Json(s.hub.list_items(&who, &id, query).await?).into_response())
 }
 
@@ -128,7 +176,10 @@ async fn readyz(State(s): State<AppState>) -> Response {
 
 async fn metrics(State(s): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         s.hub.metrics().render(),
     )
         .into_response()

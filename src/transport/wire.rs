@@ -34,7 +34,13 @@ pub fn render(o: &Outbound) -> Bytes {
     match o {
         Outbound::Event(e) => e.json.clone(),
         Outbound::Reply(b) => b.clone(),
-        Outbound::Subscribed { session, epoch, head_seq, resume, reply_ref } => {
+        Outbound::Subscribed {
+            session,
+            epoch,
+            head_seq,
+            resume,
+            reply_ref,
+        } => {
             let mut m = Map::new();
             m.insert("type".into(), "subscribed".into());
             m.insert("session".into(), session.as_str().into());
@@ -52,7 +58,9 @@ pub fn render(o: &Outbound) -> Bytes {
         }
         Outbound::Ack { ack, reply_ref } => {
             let mut v = serde_json::to_value(ack).expect("ack serialises");
-            let Value::Object(mut m) = v.take() else { unreachable!("an ack is an object") };
+            let Value::Object(mut m) = v.take() else {
+                unreachable!("an ack is an object")
+            };
             m.insert("type".into(), "ack".into());
             to_bytes(&with_ref(m, reply_ref))
         }

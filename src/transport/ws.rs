@@ -49,7 +49,8 @@ pub(crate) struct Conn {
 
 impl Conn {
     fn touch(&self) {
-        self.last_seen_ms.store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_seen_ms
+            .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
     fn silent_for(&self) -> Duration {
         let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
@@ -60,7 +61,11 @@ impl Conn {
     }
 }
 
-pub(crate) async fn upgrade(State(state): State<AppState>, principal: Principal, ws: WebSocketUpgrade) -> Response {
+pub(crate) async fn upgrade(
+    State(state): State<AppState>,
+    principal: Principal,
+    ws: WebSocketUpgrade,
+) -> Response {
     let cfg = state.hub.config().clone();
     let tracker = state.signals.tracker.clone();
     ws.read_buffer_size(READ_BUFFER)
@@ -86,7 +91,14 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal) {
     // Reader -> writer: "close with this code". Writer -> reader: "close sent; wait until".
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
     let (closing_tx, closing_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
-    let writer = writer(sink, outrx, conn.clone(), state.clone(), close_rx, closing_tx);
+    let writer = writer(
+        sink,
+        outrx,
+        conn.clone(),
+        state.clone(),
+        close_rx,
+        closing_tx,
+    );
     let reader = reader(stream, conn.clone(), state.clone(), close_tx, closing_rx);
     // A peer that stops reading cannot even take our Close: drop it `close_timeout` after its
     // queue overflowed.
@@ -101,7 +113,10 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal) {
     }
     let subs: Vec<String> = conn.subs.lock().expect("subs lock").drain().collect();
     for s in subs {
-        let _ = state.hub.unsubscribe(&conn.principal, &s, outbox.conn_id()).await;
+        let _ = state
+            .hub
+            .unsubscribe(&conn.principal, &s, outbox.conn_id())
+            .await;
     }
     gauge.dec();
 }
@@ -152,7 +167,11 @@ async fn reader(
                 let _ = close_tx.try_send(0);
             }
             Err(e) => {
-                let code = if is_capacity(&e) { CLOSE_TOO_BIG } else { CLOSE_PROTOCOL };
+                let code = if is_capacity(&e) {
+                    CLOSE_TOO_BIG
+                } else {
+                    CLOSE_PROTOCOL
+                };
                 tracing::debug!(error = %e, code, "websocket read error");
                 let _ = close_tx.try_send(code);
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + close_timeout);
@@ -186,7 +205,9 @@ fn to_message(o: &Outbound) -> Message {
     let bytes = wire::render(o);
     match Utf8Bytes::try_from(bytes) {
         Ok(t) => Message::Text(t),
-        Err(_) => Message::Text(Utf8Bytes::from_static("{\"type\":\"error\",\"code\":\"internal\",\"message\":\"unencodable frame\"}")),
+        Err(_) => Message::Text(Utf8Bytes::from_static(
+            "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"unencodable frame\"}",
+        )),
     }
 }
 
@@ -255,11 +276,21 @@ async fn writer(
         CLOSE_TOO_BIG => "message too big",
         _ => "protocol error",
     };
-    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    let _ = sink
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })))
+        .await;
     let _ = closing.send(Some(now() + cfg.close_timeout()));
 }
 
-async fn write_batch(sink: &mut Sink, outrx: &mut OutboxReceiver, conn: &Conn, first: Outbound) -> Result<(), axum::Error> {
+async fn write_batch(
+    sink: &mut Sink,
+    outrx: &mut OutboxReceiver,
+    conn: &Conn,
+    first: Outbound,
+) -> Result<(), axum::Error> {
     note_deleted(conn, &first);
     sink.feed(to_message(&first)).await?;
     for _ in 1..BATCH {

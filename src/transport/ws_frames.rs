@@ -37,31 +37,78 @@ impl FrameHandler {
     }
 
     async fn error(&self, err: HubError, echo: &Echo) {
-        self.reply(wire::error_frame(&err, &echo.reply_ref, echo.session.as_deref())).await;
+        self.reply(wire::error_frame(
+            &err,
+            &echo.reply_ref,
+            echo.session.as_deref(),
+        ))
+        .await;
     }
 
     pub(crate) async fn on_binary(&self) {
-        let echo = Echo { reply_ref: None, session: None };
-        self.error(HubError::BadRequest("binary frames are not supported; send JSON text".into()), &echo).await;
+        let echo = Echo {
+            reply_ref: None,
+            session: None,
+        };
+        self.error(
+            HubError::BadRequest("binary frames are not supported; send JSON text".into()),
+            &echo,
+        )
+        .await;
     }
 
     pub(crate) async fn on_text(&mut self, text: &str) {
-        let mut echo = Echo { reply_ref: None, session: None };
+        let mut echo = Echo {
+            reply_ref: None,
+            session: None,
+        };
         let obj = match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(o)) => o,
-            Ok(_) => return self.error(HubError::BadRequest("a frame must be a JSON object".into()), &echo).await,
-            Err(e) => return self.error(HubError::BadRequest(format!("malformed JSON: {e}")), &echo).await,
+            Ok(_) => {
+                return self
+                    .error(
+                        HubError::BadRequest("a frame must be a JSON object".into()),
+                        &echo,
+                    )
+                    .await
+            }
+            Err(e) => {
+                return self
+                    .error(HubError::BadRequest(format!("malformed JSON: {e}")), &echo)
+                    .await
+            }
         };
-        echo.session = obj.get("session").and_then(Value::as_str).map(str::to_owned);
+        echo.session = obj
+            .get("session")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         match obj.get("ref") {
             None => {}
             Some(r @ (Value::String(_) | Value::Number(_))) => echo.reply_ref = Some(r.clone()),
-            Some(_) => return self.error(HubError::BadRequest("`ref` must be a string or a number".into()), &echo).await,
+            Some(_) => {
+                return self
+                    .error(
+                        HubError::BadRequest("`ref` must be a string or a number".into()),
+                        &echo,
+                    )
+                    .await
+            }
         }
         let kind = match obj.get("type") {
             Some(Value::String(t)) => t.clone(),
-            Some(_) => return self.error(HubError::BadRequest("`type` must be a string".into()), &echo).await,
-            None => return self.error(HubError::BadRequest("missing `type`".into()), &echo).await,
+            Some(_) => {
+                return self
+                    .error(
+                        HubError::BadRequest("`type` must be a string".into()),
+                        &echo,
+                    )
+                    .await
+            }
+            None => {
+                return self
+                    .error(HubError::BadRequest("missing `type`".into()), &echo)
+                    .await
+            }
         };
         let result = match kind.as_str() {
             "subscribe" => self.subscribe(&obj, &echo).await,
@@ -69,10 +116,13 @@ impl FrameHandler {
             "send" => self.send(&obj, &echo).await,
             "cancel" => self.cancel(&obj).await,
             "ping" => {
-                self.reply(wire::reply_frame("pong", &echo.reply_ref, None)).await;
+                self.reply(wire::reply_frame("pong", &echo.reply_ref, None))
+                    .await;
                 Ok(())
             }
-            other => Err(HubError::UnknownType(format!("unknown frame type `{other}`"))),
+            other => Err(HubError::UnknownType(format!(
+                "unknown frame type `{other}`"
+            ))),
         };
         if let Err(e) = result {
             self.error(e, &echo).await;
@@ -106,22 +156,48 @@ impl FrameHandler {
         {
             let subs = self.conn.subs.lock().expect("subs lock");
             if !subs.contains(session) && subs.len() >= self.state.hub.config().max_subscriptions {
-                return Err(HubError::RateLimited("too many subscriptions on this connection".into()));
+                return Err(HubError::RateLimited(
+                    "too many subscriptions on this connection".into(),
+                ));
             }
         }
-        let sub = Subscriber { outbox: self.conn.outbox.clone() };
-        self.state.hub.subscribe(&self.conn.principal, session, sub, since, echo.reply_ref.clone()).await?;
-        self.conn.subs.lock().expect("subs lock").insert(session.to_owned());
+        let sub = Subscriber {
+            outbox: self.conn.outbox.clone(),
+        };
+        self.state
+            .hub
+            .subscribe(
+                &self.conn.principal,
+                session,
+                sub,
+                since,
+                echo.reply_ref.clone(),
+            )
+            .await?;
+        self.conn
+            .subs
+            .lock()
+            .expect("subs lock")
+            .insert(session.to_owned());
         Ok(())
     }
 
     async fn unsubscribe(&self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
         let session = req_str(obj, "session")?;
         self.require_subscribed(session)?;
-        let r = self.state.hub.unsubscribe(&self.conn.principal, session, self.conn.outbox.conn_id()).await;
+        let r = self
+            .state
+            .hub
+            .unsubscribe(&self.conn.principal, session, self.conn.outbox.conn_id())
+            .await;
         self.conn.subs.lock().expect("subs lock").remove(session);
         r?;
-        self.reply(wire::reply_frame("unsubscribed", &echo.reply_ref, Some(session))).await;
+        self.reply(wire::reply_frame(
+            "unsubscribed",
+            &echo.reply_ref,
+            Some(session),
+        ))
+        .await;
         Ok(())
     }
 
@@ -129,7 +205,9 @@ impl FrameHandler {
         let session = req_str(obj, "session")?;
         let client_msg_id = req_str(obj, "client_msg_id")?;
         if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-            return Err(HubError::BadRequest(format!("`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes")));
+            return Err(HubError::BadRequest(format!(
+                "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
+            )));
         }
         let text = req_str(obj, "text")?;
         let on_busy = match obj.get("on_busy") {
@@ -138,17 +216,26 @@ impl FrameHandler {
         };
         let limit = self.state.hub.config().max_text_chars;
         if text.chars().count() > limit {
-            return Err(HubError::TooLarge(format!("`text` is longer than {limit} characters")));
+            return Err(HubError::TooLarge(format!(
+                "`text` is longer than {limit} characters"
+            )));
         }
         self.require_subscribed(session)?;
         let req = SendRequest {
             client_msg_id: client_msg_id.to_owned(),
             text: text.to_owned(),
             on_busy,
-            ack_to: Some(AckTo { conn_id: self.conn.outbox.conn_id(), reply_ref: echo.reply_ref.clone() }),
+            ack_to: Some(AckTo {
+                conn_id: self.conn.outbox.conn_id(),
+                reply_ref: echo.reply_ref.clone(),
+            }),
         };
         // The actor queues the ack on this connection itself, before the `message` event.
-        let r = self.state.hub.send(&self.conn.principal, session, req).await;
+        let r = self
+            .state
+            .hub
+            .send(&self.conn.principal, session, req)
+            .await;
         if let Err(e) = &r {
             self.forget_if_gone(session, e);
         }
@@ -163,7 +250,11 @@ impl FrameHandler {
             Some(_) => return Err(HubError::BadRequest("`run_id` must be a string".into())),
         };
         self.require_subscribed(session)?;
-        let r = self.state.hub.cancel(&self.conn.principal, session, run_id).await;
+        let r = self
+            .state
+            .hub
+            .cancel(&self.conn.principal, session, run_id)
+            .await;
         if let Err(e) = &r {
             self.forget_if_gone(session, e);
         }
@@ -181,11 +272,18 @@ fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubE
 
 /// `since`: `{"epoch": string, "seq": non-negative integer}`.
 pub(crate) fn parse_since(v: &Value) -> Result<Position, HubError> {
-    let bad = || HubError::BadRequest("`since` must be {\"epoch\": string, \"seq\": non-negative integer}".into());
+    let bad = || {
+        HubError::BadRequest(
+            "`since` must be {\"epoch\": string, \"seq\": non-negative integer}".into(),
+        )
+    };
     let o = v.as_object().ok_or_else(bad)?;
     let epoch = o.get("epoch").and_then(Value::as_str).ok_or_else(bad)?;
     let seq = o.get("seq").and_then(Value::as_u64).ok_or_else(bad)?;
-    Ok(Position { epoch: epoch.to_owned(), seq })
+    Ok(Position {
+        epoch: epoch.to_owned(),
+        seq,
+    })
 }
 
 pub(crate) fn parse_busy(v: &Value) -> Result<BusyPolicy, HubError> {
@@ -193,6 +291,8 @@ pub(crate) fn parse_busy(v: &Value) -> Result<BusyPolicy, HubError> {
         Some("queue") => Ok(BusyPolicy::Queue),
         Some("reject") => Ok(BusyPolicy::Reject),
         Some("interrupt") => Ok(BusyPolicy::Interrupt),
-        _ => Err(HubError::BadRequest("`on_busy` must be one of queue, reject, interrupt".into())),
+        _ => Err(HubError::BadRequest(
+            "`on_busy` must be one of queue, reject, interrupt".into(),
+        )),
     }
 }

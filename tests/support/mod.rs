@@ -469,11 +469,7 @@ pub fn apply_frame(state: &mut Vec<(String, String, String)>, ev: &Value) {
                 state.push((ar["item_id"].as_str().unwrap().into(), ar["text"].as_str().unwrap().into(), "streaming".into()));
             }
         }
-        "message" | "run.completed" | "run.cancelled" | "run.failed" => {
-            if ev["item"].is_object() {
-                upsert(state, &ev["item"]);
-            }
-        }
+        "message" | "run.completed" | "run.cancelled" | "run.failed" if ev["item"].is_object() => upsert(state, &ev["item"]),
         "run.started" => state.push((ev["item_id"].as_str().unwrap().into(), String::new(), "streaming".into())),
         "run.delta" => {
             let id = ev["item_id"].as_str().unwrap();
