@@ -8,20 +8,17 @@ use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::event::{
-    now_ms, now_rfc3339, Ack, Event, EventBody, Item, ItemStatus, Position, ResumeKind, Role,
-    Snapshot,
-};
+use super::event::{now_ms, now_rfc3339, Event, EventBody};
 use super::handle::{Command, SessionHandle};
-use super::hub::{ItemOrder, ItemsPage, ItemsQuery, SendRequest};
+use super::hub::{ItemOrder, ItemsPage, ItemsQuery};
+use super::new_epoch;
 use super::outbox::{Outbound, PushError, Subscriber};
 use super::registry::Registry;
 use super::run::{ActiveRun, PendingRun};
-use super::{new_epoch, new_id};
 use crate::agent::Agent;
-use crate::config::{BusyPolicy, Config};
+use crate::config::Config;
 use crate::error::HubError;
-use crate::store::{IdemRecord, ItemRange, SessionRecord, Store, StoredItem, WriteBatch};
+use crate::store::{ItemRange, SessionRecord, Store, WriteBatch};
 use crate::telemetry::Metrics;
 
 /// What every actor shares: the store, the agent, the config and the metrics.
@@ -40,9 +37,9 @@ pub(crate) struct Actor {
     actor_id: u64,
     /// Commands from handles; closed when the actor stops.
     rx: mpsc::Receiver<Command>,
-    subscribers: Vec<Subscriber>,
+    pub(super) subscribers: Vec<Subscriber>,
     /// The most recent events, for replay on resume.
-    tail: VecDeque<Arc<Event>>,
+    pub(super) tail: VecDeque<Arc<Event>>,
     pub(super) active: Option<ActiveRun>,
     pub(super) queue: VecDeque<PendingRun>,
     last_activity: Instant,
@@ -271,212 +268,6 @@ impl Actor {
         ev
     }
 
-    fn subscribe(
-        &mut self,
-        sub: Subscriber,
-        since: Option<Position>,
-        reply_ref: Option<serde_json::Value>,
-    ) -> Result<(), HubError> {
-        if self.stopping.is_some() {
-            return Err(HubError::Unavailable("the hub is shutting down".into()));
-        }
-        self.subscribers.retain(|s| s.conn_id() != sub.conn_id());
-        let head = self.record.head_seq;
-        let replay_from = since.and_then(|p| self.replay_start(&p, head));
-        let resume = if replay_from.is_some() {
-            ResumeKind::Replay
-        } else {
-            ResumeKind::Snapshot
-        };
-        let mut frames = vec![Outbound::Subscribed {
-            session: self.id.clone(),
-            epoch: self.record.epoch.clone(),
-            head_seq: head,
-            resume,
-            reply_ref,
-        }];
-        match replay_from {
-            Some(after) => frames.extend(
-                self.tail
-                    .iter()
-                    .filter(|e| e.seq > after)
-                    .map(|e| Outbound::Event(e.clone())),
-            ),
-            None => frames.push(Outbound::Snapshot(Arc::new(self.snapshot()?))),
-        }
-        for f in frames {
-            if f_push_failed(&sub, f) {
-                return Ok(());
-            }
-        }
-        self.subscribers.push(sub);
-        Ok(())
-    }
-
-    /// The seq after which replay starts, when the tail can serve `since`.
-    fn replay_start(&self, since: &Position, head: u64) -> Option<u64> {
-        if since.epoch != self.record.epoch || since.seq > head {
-            return None;
-        }
-        if since.seq == head {
-            return Some(head);
-        }
-        let oldest = self.tail.front()?.seq;
-        let missing = (head - since.seq) as usize;
-        // Replay only what fits comfortably in the connection's queue; beyond that a snapshot
-        // is both smaller and safer.
-        (since.seq + 1 >= oldest && missing <= self.shared.config.outbound_frames / 2)
-            .then_some(since.seq)
-    }
-
-    fn snapshot(&self) -> Result<Snapshot, HubError> {
-        let limit = self.shared.config.snapshot_items;
-        let (page, has_more) = self.shared.store.list_items(
-            &self.id,
-            &ItemRange {
-                limit: limit + 1,
-                descending: true,
-                ..Default::default()
-            },
-        )?;
-        let active_id = self.active.as_ref().map(|a| a.item.id.as_str());
-        let mut items: Vec<Item> = page
-            .into_iter()
-            .map(|s| s.item)
-            .filter(|i| i.status != ItemStatus::Streaming && Some(i.id.as_str()) != active_id)
-            .take(limit)
-            .collect();
-        items.reverse();
-        Ok(Snapshot {
-            session: self.id.clone(),
-            epoch: self.record.epoch.clone(),
-            seq: self.record.head_seq,
-            title: self.record.title.clone(),
-            items,
-            has_more,
-            active_run: self.active.as_ref().map(|a| a.snapshot()),
-            queued: self.queue.iter().map(|q| q.snapshot()).collect(),
-        })
-    }
-
-    async fn send(&mut self, req: SendRequest) -> Result<Ack, HubError> {
-        if self.stopping.is_some() {
-            return Err(HubError::Unavailable("the hub is shutting down".into()));
-        }
-        if let Some(orig) = self.shared.store.get_idem(&self.id, &req.client_msg_id)? {
-            if orig.text != req.text {
-                return Err(HubError::BadRequest(
-                    "client_msg_id was already used with a different text".into(),
-                ));
-            }
-            let ack = Ack {
-                session: self.id.clone(),
-                client_msg_id: req.client_msg_id.clone(),
-                item_id: orig.item_id,
-                epoch: orig.epoch,
-                seq: orig.seq,
-                duplicate: true,
-                run_id: orig.run_id,
-            };
-            self.push_ack(&req, &ack);
-            return Ok(ack);
-        }
-        let policy = req.on_busy.unwrap_or(self.shared.config.busy_policy);
-        let busy = self.active.is_some();
-        if busy && policy == BusyPolicy::Reject {
-            return Err(HubError::Busy);
-        }
-        let now = now_rfc3339();
-        let ord = self.record.next_ord;
-        let item = Item {
-            id: new_id("itm"),
-            role: Role::User,
-            text: req.text.clone(),
-            status: ItemStatus::Complete,
-            created_at: now.clone(),
-            client_msg_id: Some(req.client_msg_id.clone()),
-            run_id: None,
-            reply_to: None,
-            finish_reason: None,
-            usage: None,
-            error_code: None,
-        };
-        let run_id = new_id("run");
-        let seq = self.record.head_seq + 1;
-        let first_message = self.record.title.is_none() && ord == 0;
-        let mut record = self.record.clone();
-        record.next_ord += 1;
-        record.updated_at = now;
-        if first_message {
-            record.title = Some(title_from(&req.text));
-        }
-        let idem = IdemRecord {
-            item_id: item.id.clone(),
-            epoch: record.epoch.clone(),
-            seq,
-            text: req.text.clone(),
-            run_id: Some(run_id.clone()),
-        };
-        self.shared.store.write(WriteBatch {
-            session: Some(record.clone()),
-            items: vec![StoredItem {
-                ord,
-                item: item.clone(),
-            }],
-            idem: vec![(self.id.clone(), req.client_msg_id.clone(), idem)],
-            ..Default::default()
-        })?;
-        self.shared.store.barrier().await?;
-        self.record = record;
-        let ack = Ack {
-            session: self.id.clone(),
-            client_msg_id: req.client_msg_id.clone(),
-            item_id: item.id.clone(),
-            epoch: self.record.epoch.clone(),
-            seq,
-            duplicate: false,
-            run_id: Some(run_id.clone()),
-        };
-        self.push_ack(&req, &ack);
-        let item_id = item.id.clone();
-        self.emit(EventBody::Message { item });
-        if first_message {
-            self.emit(EventBody::SessionUpdated {
-                title: self.record.title.clone(),
-            });
-        }
-        let pending = PendingRun {
-            run_id,
-            reply_to: item_id,
-            reply_ord: ord,
-        };
-        if !busy {
-            self.start_run(pending);
-        } else if policy == BusyPolicy::Interrupt {
-            self.cancel_active(super::run::CancelReason::Interrupted)
-                .await;
-            self.start_run(pending);
-        } else {
-            self.emit(EventBody::RunQueued {
-                run_id: pending.run_id.clone(),
-                reply_to: pending.reply_to.clone(),
-            });
-            self.queue.push_back(pending);
-        }
-        Ok(ack)
-    }
-
-    /// On the sender's connection the ack goes just before the `message` event.
-    fn push_ack(&self, req: &SendRequest, ack: &Ack) {
-        let Some(to) = &req.ack_to else { return };
-        if let Some(s) = self.subscribers.iter().find(|s| s.conn_id() == to.conn_id) {
-            let _ = s.outbox.try_push(Outbound::Ack {
-                ack: ack.clone(),
-                reply_ref: to.reply_ref.clone(),
-            });
-        }
-    }
-
     async fn update(
         &mut self,
         title: Option<Option<String>>,
@@ -543,31 +334,9 @@ impl Actor {
     }
 }
 
-/// Push one subscribe frame; true when the connection can take no more.
-fn f_push_failed(sub: &Subscriber, f: Outbound) -> bool {
-    sub.outbox.try_push(f).is_err()
-}
-
 async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => futures::future::pending().await,
-    }
-}
-
-/// A title from a first message: its first line, cut at a word boundary near 48 characters.
-fn title_from(text: &str) -> String {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("New chat");
-    if line.chars().count() <= 48 {
-        return line.to_owned();
-    }
-    let cut: String = line.chars().take(48).collect();
-    match cut.rfind(' ') {
-        Some(i) if i > 16 => format!("{}…", &cut[..i]),
-        _ => format!("{cut}…"),
     }
 }

@@ -9,6 +9,8 @@ pub mod hub;
 pub mod outbox;
 mod registry;
 mod run;
+mod send;
+mod subscribe;
 
 pub use hub::{Hub, ItemOrder, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
 pub use outbox::{Outbound, Outbox, OutboxReceiver, PushError, Subscriber};
