@@ -38,6 +38,18 @@ pub const DEFAULT_UPSTREAM_BACKOFF_MS: u64 = 500;
 pub const DEFAULT_UPSTREAM_MAX_BACKOFF_MS: u64 = 8_000;
 pub const DEFAULT_RETRY_AFTER_CAP_MS: u64 = 10_000;
 pub const DEFAULT_RETRY_BUDGET_MS: u64 = 30_000;
+// Authentication and abuse limits (src/auth). Per-user limits apply with authentication only;
+// 0 turns a limit off.
+pub const DEFAULT_AUTH_LEEWAY_SECS: u64 = 30;
+pub const DEFAULT_WS_TICKET_SECS: u64 = 10;
+pub const DEFAULT_MAX_CONNS_PER_USER: usize = 32;
+pub const DEFAULT_USER_MESSAGES_PER_MIN: u32 = 120;
+pub const DEFAULT_USER_MESSAGE_BURST: u32 = 60;
+pub const DEFAULT_USER_RUNS_PER_MIN: u32 = 60;
+pub const DEFAULT_USER_RUN_BURST: u32 = 30;
+pub const DEFAULT_HTTP_RATE_PER_SEC: u32 = 50;
+pub const DEFAULT_HTTP_BURST: u32 = 200;
+pub const DEFAULT_BODY_TIMEOUT_SECS: u64 = 15;
 
 /// What answers user messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -68,6 +80,20 @@ pub enum Durability {
     On,
     /// Skip the fsync barrier (benchmarks only: acknowledged data can be lost).
     Off,
+}
+
+/// The one JWT signature algorithm accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JwtAlg {
+    /// HMAC with SHA-256 and a shared secret.
+    #[value(name = "HS256")]
+    Hs256,
+    /// RSA PKCS#1 v1.5 with SHA-256 and an RSA public key.
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA P-256 with SHA-256 and an EC public key.
+    #[value(name = "ES256")]
+    Es256,
 }
 
 /// Log output format.
@@ -153,7 +179,9 @@ pub struct Config {
     /// Commands queued per session actor.
     #[arg(long, env = "SESSIONHUB_COMMAND_QUEUE", default_value_t = DEFAULT_COMMAND_QUEUE)]
     pub command_queue: usize,
-    /// Origins allowed for CORS (comma-separated, exact match).
+    /// Browser origins allowed (comma-separated `scheme://host[:port]`, exact match): CORS, and
+    /// the Origin check on every API request and WebSocket upgrade. The hub's own origin is
+    /// allowed too when it is reached on a loopback name (the bundled page in development).
     #[arg(long, env = "SESSIONHUB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
     /// Directory of the bundled test page.
@@ -202,6 +230,61 @@ pub struct Config {
     /// Total milliseconds a run may spend on upstream attempts and waits before its first token.
     #[arg(long, env = "SESSIONHUB_RETRY_BUDGET_MS", default_value_t = DEFAULT_RETRY_BUDGET_MS)]
     pub retry_budget_ms: u64,
+    /// Shared secret that verifies HS256 tokens, at least 32 bytes (prefer the environment
+    /// variable: a flag shows in the process list).
+    #[arg(long, env = "SESSIONHUB_AUTH_HS256_SECRET", hide_env_values = true)]
+    pub auth_hs256_secret: Option<Secret>,
+    /// PEM public key that verifies tokens: RSA for RS256, EC P-256 for ES256.
+    #[arg(long, env = "SESSIONHUB_AUTH_PUBLIC_KEY")]
+    pub auth_public_key: Option<PathBuf>,
+    /// JWKS file whose keys verify tokens (picked by the token's `kid`); read at start-up.
+    #[arg(long, env = "SESSIONHUB_AUTH_JWKS")]
+    pub auth_jwks: Option<PathBuf>,
+    /// The one token algorithm accepted: HS256 (with the secret; the default), RS256 or ES256
+    /// (with the public key or JWKS; required there).
+    #[arg(long, env = "SESSIONHUB_AUTH_ALG", value_enum, ignore_case = true)]
+    pub auth_alg: Option<JwtAlg>,
+    /// The `iss` every token must carry (required with a key).
+    #[arg(long, env = "SESSIONHUB_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// The `aud` every token must carry: this hub (required with a key).
+    #[arg(long, env = "SESSIONHUB_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "SESSIONHUB_AUTH_LEEWAY_SECS", default_value_t = DEFAULT_AUTH_LEEWAY_SECS)]
+    pub auth_leeway_secs: u64,
+    /// Serve without authentication on a non-loopback address: every client is the same
+    /// anonymous user. Without a key and without this flag, only loopback addresses start.
+    #[arg(long, env = "SESSIONHUB_ALLOW_ANONYMOUS", default_value_t = false)]
+    pub allow_anonymous: bool,
+    /// Seconds a ticket from `POST /v1/ws-ticket` stays valid (it works once).
+    #[arg(long, env = "SESSIONHUB_WS_TICKET_SECS", default_value_t = DEFAULT_WS_TICKET_SECS)]
+    pub ws_ticket_secs: u64,
+    /// WebSocket connections and SSE streams one user may hold open (with authentication).
+    #[arg(long, env = "SESSIONHUB_MAX_CONNS_PER_USER", default_value_t = DEFAULT_MAX_CONNS_PER_USER)]
+    pub max_conns_per_user: usize,
+    /// New messages one user may send per minute, on all transports (with authentication).
+    #[arg(long, env = "SESSIONHUB_USER_MESSAGES_PER_MIN", default_value_t = DEFAULT_USER_MESSAGES_PER_MIN)]
+    pub user_messages_per_min: u32,
+    /// Messages one user may send in a burst before the per-minute pace applies.
+    #[arg(long, env = "SESSIONHUB_USER_MESSAGE_BURST", default_value_t = DEFAULT_USER_MESSAGE_BURST)]
+    pub user_message_burst: u32,
+    /// Runs (agent replies, each an upstream request) one user may start per minute.
+    #[arg(long, env = "SESSIONHUB_USER_RUNS_PER_MIN", default_value_t = DEFAULT_USER_RUNS_PER_MIN)]
+    pub user_runs_per_min: u32,
+    /// Runs one user may start in a burst before the per-minute pace applies.
+    #[arg(long, env = "SESSIONHUB_USER_RUN_BURST", default_value_t = DEFAULT_USER_RUN_BURST)]
+    pub user_run_burst: u32,
+    /// HTTP requests per second per client: per user when authenticated, else per peer IP.
+    /// Off in anonymous mode on loopback.
+    #[arg(long, env = "SESSIONHUB_HTTP_RATE_PER_SEC", default_value_t = DEFAULT_HTTP_RATE_PER_SEC)]
+    pub http_rate_per_sec: u32,
+    /// HTTP requests one client may make in a burst.
+    #[arg(long, env = "SESSIONHUB_HTTP_BURST", default_value_t = DEFAULT_HTTP_BURST)]
+    pub http_burst: u32,
+    /// Seconds a request body may take to arrive (slow-body clients get 408).
+    #[arg(long, env = "SESSIONHUB_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
+    pub body_timeout_secs: u64,
 }
 
 /// A secret that never shows in `Debug` output (the config is logged at start-up).
@@ -233,6 +316,35 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// A token-verifying secret; never shows in `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
 impl Config {
     /// Defaults (as `--help` shows them) with the given data dir, for tests.
     pub fn for_tests(data_dir: impl Into<PathBuf>) -> Self {
@@ -256,6 +368,9 @@ impl Config {
     }
     pub fn drain(&self) -> Duration {
         Duration::from_secs(self.drain_secs)
+    }
+    pub fn body_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_timeout_secs)
     }
     pub fn checkpoint(&self) -> Duration {
         Duration::from_millis(self.checkpoint_ms)

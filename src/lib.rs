@@ -64,6 +64,9 @@ pub fn build_hub(config: Config) -> anyhow::Result<Hub> {
 
 /// Open the store (running crash recovery) and build the hub around `agent`.
 pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Result<Hub> {
+    // Refuse a bad auth set-up (or anonymous mode on a public address) before the store opens;
+    // `serve` checks again against the address actually bound.
+    auth::Auth::from_config(&config, config.addr)?;
     let store = SledStore::open(&config.data_dir, config.durability == Durability::On)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let recovery = store.recover().context("recovering the store")?;
@@ -81,8 +84,11 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
 /// actors drain (runs finish within the drain timeout or end `interrupted`), close connections
 /// with 1012, and record a clean shutdown in the store.
 pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let bound = listener.local_addr()?;
+    let auth = Arc::new(auth::Auth::from_config(hub.config(), bound)?);
+    auth.log_mode(bound);
     let signals = Signals::default();
-    let state = AppState { hub: hub.clone(), signals: signals.clone() };
+    let state = AppState { hub: hub.clone(), signals: signals.clone(), auth };
     let app = transport::router(state);
     let stopping = signals.stopping.clone();
     let server = tokio::spawn(

@@ -9,17 +9,20 @@ pub mod wire;
 pub(crate) mod ws;
 mod ws_frames;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method};
-use axum::routing::get;
-use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::auth::{AcceptTicket, Auth};
 use crate::session::Hub;
 
 /// Shutdown coordination shared by every connection.
@@ -38,6 +41,14 @@ pub struct Signals {
 pub struct AppState {
     pub hub: Hub,
     pub signals: Signals,
+    /// Identity, origin checks and limits: read by the `Principal` extractor.
+    pub auth: Arc<Auth>,
+}
+
+impl FromRef<AppState> for Arc<Auth> {
+    fn from_ref(s: &AppState) -> Self {
+        s.auth.clone()
+    }
 }
 
 /// The whole HTTP surface.
@@ -47,13 +58,15 @@ pub fn router(state: AppState) -> Router {
         .fallback_service(ServeDir::new(&cfg.static_dir))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
     Router::new()
-        .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/ws", get(ws::upgrade).layer(Extension(AcceptTicket { origin_required: true })))
+        .route("/v1/ws-ticket", post(crate::auth::ticket::mint))
         .merge(rest::routes())
         .merge(agui::routes())
         .merge(chatkit::routes())
         .merge(sse::routes())
         .with_state(state)
         .merge(static_files)
+        .layer(axum::middleware::from_fn_with_state(cfg.body_timeout(), crate::auth::limits::body_deadline))
         .layer(cors(&cfg.cors_origins))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_body_bytes))
         .layer(axum::middleware::map_response(too_large_as_json))

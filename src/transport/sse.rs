@@ -43,7 +43,12 @@ pub(crate) const HEAD_SEQ_HEADER: &str = "sessionhub-head-seq";
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/sessions/{id}/events", get(events))
+        .route(
+            "/v1/sessions/{id}/events",
+            get(events).layer(axum::Extension(crate::auth::AcceptTicket {
+                origin_required: false,
+            })),
+        )
         .route("/v1/sessions/{id}/messages", post(send))
         .route("/v1/sessions/{id}/cancel", post(cancel))
 }

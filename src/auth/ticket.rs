@@ -1,0 +1,143 @@
+//! Single-use WebSocket tickets. Browsers cannot set headers on a WebSocket (or an
+//! EventSource), so a page trades its bearer token for a ticket with `POST /v1/ws-ticket` and
+//! passes it as `?ticket=`. A ticket is random (256 bits), valid for a few seconds, works once,
+//! and carries the token's `sub` and `exp`, so the connection still ends when the token does.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use dashmap::DashMap;
+use serde_json::json;
+
+use super::{Auth, Principal};
+use crate::error::HubError;
+
+/// Outstanding tickets at most, over all users; beyond, minting answers `unavailable`.
+const MAX_OUTSTANDING: usize = 100_000;
+/// Mints between sweeps of expired tickets.
+const SWEEP_EVERY: u64 = 256;
+
+/// Who a ticket stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub sub: String,
+    /// The token's `exp` (Unix seconds); `None` in anonymous mode.
+    pub token_exp: Option<u64>,
+}
+
+struct Entry {
+    grant: Grant,
+    expires: Instant,
+}
+
+/// Tickets minted and not yet used or expired.
+pub struct Tickets {
+    map: DashMap<String, Entry>,
+    ttl: Duration,
+    minted: AtomicU64,
+}
+
+impl Tickets {
+    pub fn new(ttl: Duration) -> Self {
+        Tickets {
+            map: DashMap::new(),
+            ttl,
+            minted: AtomicU64::new(0),
+        }
+    }
+
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// A fresh ticket for `grant`.
+    pub fn mint(&self, grant: Grant) -> Result<String, HubError> {
+        let now = Instant::now();
+        if self.minted.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0
+            || self.map.len() >= MAX_OUTSTANDING
+        {
+            self.map.retain(|_, e| e.expires > now);
+        }
+        if self.map.len() >= MAX_OUTSTANDING {
+            return Err(HubError::Unavailable(
+                "too many outstanding tickets; try again shortly".into(),
+            ));
+        }
+        let bytes: [u8; 32] = rand::random();
+        let ticket: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        self.map.insert(
+            ticket.clone(),
+            Entry {
+                grant,
+                expires: now + self.ttl,
+            },
+        );
+        Ok(ticket)
+    }
+
+    /// Use a ticket: it is gone afterwards, whether it was still valid or not.
+    pub fn redeem(&self, ticket: &str) -> Option<Grant> {
+        let (_, entry) = self.map.remove(ticket)?;
+        (entry.expires > Instant::now()).then_some(entry.grant)
+    }
+}
+
+/// `POST /v1/ws-ticket` with the bearer token: `{"ticket", "expires_in"}` (seconds). The
+/// ticket opens one `GET /v1/ws` (or one SSE events stream) as `?ticket=`.
+pub async fn mint(State(auth): State<Arc<Auth>>, who: Principal) -> Response {
+    let grant = Grant {
+        sub: who.sub.clone(),
+        token_exp: who.expires_at,
+    };
+    match auth.tickets.mint(grant) {
+        Ok(ticket) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({"ticket": ticket, "expires_in": auth.tickets.ttl().as_secs()})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            sub: "u1".into(),
+            token_exp: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_ticket_works_once() {
+        let t = Tickets::new(Duration::from_secs(10));
+        let ticket = t.mint(grant()).expect("mint");
+        assert_eq!(ticket.len(), 64);
+        assert_eq!(t.redeem(&ticket), Some(grant()));
+        assert_eq!(t.redeem(&ticket), None);
+    }
+
+    #[test]
+    fn an_expired_ticket_is_refused_and_forgotten() {
+        let t = Tickets::new(Duration::ZERO);
+        let ticket = t.mint(grant()).expect("mint");
+        assert_eq!(t.redeem(&ticket), None);
+        assert!(t.map.is_empty());
+    }
+
+    #[test]
+    fn tickets_are_distinct() {
+        let t = Tickets::new(Duration::from_secs(10));
+        let a = t.mint(grant()).expect("mint");
+        let b = t.mint(grant()).expect("mint");
+        assert_ne!(a, b);
+    }
+}
