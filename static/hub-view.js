@@ -95,6 +95,13 @@ export class SessionView {
       case 'session.updated':
         this.title = frame.title || '';
         return { kind: 'meta' };
+      case 'items.removed': {
+        // A retry dropped these (ChatKit's "retry after item"): repaint the whole list.
+        const gone = new Set(frame.item_ids || []);
+        this.items = this.items.filter((i) => !gone.has(i.id));
+        for (const id of gone) this.byId.delete(id);
+        return { kind: 'reset' };
+      }
       case 'session.deleted':
         this.deleted = true;
         this.activeRun = null;

@@ -123,3 +123,40 @@ async fn cancelling_a_queued_run_removes_it_and_keeps_the_message() {
     let items = hub.items(&s).await;
     assert_eq!(items.len(), 3, "two messages and one reply: {items:?}");
 }
+
+/// A retry after an earlier message (ChatKit's "retry") drops the later items for every tab:
+/// WebSocket subscribers get `items.removed`, then the new run.
+#[tokio::test]
+async fn retry_after_item_tells_every_tab_what_was_removed() {
+    let hub = TestHub::start().await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let a1 = t.say(&s, "r1", "first").await;
+    t.until_run_end(a1["run_id"].as_str().unwrap()).await;
+    let a2 = t.say(&s, "r2", "second").await;
+    t.until_run_end(a2["run_id"].as_str().unwrap()).await;
+    let before = hub.items(&s).await;
+    assert_eq!(before.len(), 4);
+    let who = sessionhub::auth::Principal::anonymous();
+    let run = hub.hub.retry_after(&who, &s, a1["item_id"].as_str().unwrap()).await.unwrap();
+    let removed = t.recv_until(|v| v["type"] == "items.removed").await.pop().unwrap();
+    let expect: Vec<&serde_json::Value> = before[1..].iter().map(|i| &i["id"]).collect();
+    let got: Vec<&serde_json::Value> = removed["item_ids"].as_array().unwrap().iter().collect();
+    assert_eq!(got, expect);
+    let started = t.recv().await;
+    assert_eq!(started["type"], "run.started");
+    assert_eq!(started["run_id"], run.as_str());
+    assert_eq!(started["reply_to"], a1["item_id"]);
+    t.until_run_end(&run).await;
+    let mut model = Vec::new();
+    let mut c = support::WsClient::connect(&hub.ws_url()).await;
+    support::apply_frame(&mut model, &c.join(&s).await);
+    let mut live = Vec::new();
+    support::apply_frame(&mut live, &serde_json::json!({"type": "snapshot", "items": [], "active_run": null}));
+    for e in &t.events {
+        support::apply_frame(&mut live, e);
+    }
+    assert_eq!(live, model, "a tab that saw every event agrees with a fresh snapshot");
+    assert_eq!(hub.items(&s).await.len(), 2);
+}

@@ -2,7 +2,7 @@
 //! dropped and the message is answered again) and feedback on items.
 
 use super::actor::Actor;
-use super::event::Role;
+use super::event::{EventBody, Role};
 use super::new_id;
 use super::run::PendingRun;
 use crate::error::HubError;
@@ -37,6 +37,7 @@ impl Actor {
         };
         let (later, _) = store.list_items(&self.id, &range)?;
         if !later.is_empty() {
+            let item_ids: Vec<String> = later.iter().map(|s| s.item.id.clone()).collect();
             let removed_items = later
                 .into_iter()
                 .map(|s| (self.id.clone(), s.ord, s.item.id))
@@ -46,6 +47,8 @@ impl Actor {
                 ..Default::default()
             })?;
             store.barrier().await?;
+            // Every subscriber drops them too, so all transports keep telling the same story.
+            self.emit(EventBody::ItemsRemoved { item_ids });
         }
         let run_id = new_id("run");
         self.start_run(PendingRun {

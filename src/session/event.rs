@@ -107,6 +107,9 @@ pub enum EventBody {
     },
     #[serde(rename = "session.updated")]
     SessionUpdated { title: Option<String> },
+    /// Items dropped from the history (a retry after an earlier message), oldest first.
+    #[serde(rename = "items.removed")]
+    ItemsRemoved { item_ids: Vec<String> },
     #[serde(rename = "session.deleted")]
     SessionDeleted {},
 }
@@ -123,6 +126,7 @@ impl EventBody {
             EventBody::RunCancelled { .. } => "run.cancelled",
             EventBody::RunFailed { .. } => "run.failed",
             EventBody::SessionUpdated { .. } => "session.updated",
+            EventBody::ItemsRemoved { .. } => "items.removed",
             EventBody::SessionDeleted {} => "session.deleted",
         }
     }

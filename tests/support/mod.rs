@@ -470,6 +470,10 @@ pub fn apply_frame(state: &mut Vec<(String, String, String)>, ev: &Value) {
             }
         }
         "message" | "run.completed" | "run.cancelled" | "run.failed" if ev["item"].is_object() => upsert(state, &ev["item"]),
+        "items.removed" => {
+            let gone: Vec<&str> = ev["item_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            state.retain(|e| !gone.contains(&e.0.as_str()));
+        }
         "run.started" => state.push((ev["item_id"].as_str().unwrap().into(), String::new(), "streaming".into())),
         "run.delta" => {
             let id = ev["item_id"].as_str().unwrap();
