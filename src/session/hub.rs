@@ -327,6 +327,14 @@ impl Hub {
 
     /// Store a user message durably and start (or queue) its run.
     pub async fn send(&self, who: &Principal, id: &str, req: SendRequest) -> Result<Ack, HubError> {
+        if who.is_limited() {
+            // Per-user limits (src/auth): existence and ownership first, so a quota never
+            // reveals someone else's session; a duplicate costs nothing (AG-UI resends history).
+            self.handle(who, id)?;
+            if self.store().get_idem(id, &req.client_msg_id)?.is_none() {
+                who.admit_message()?;
+            }
+        }
         self.ask(who, id, |tx| Command::Send {
             req: req.clone(),
             respond_to: tx,
@@ -356,6 +364,10 @@ impl Hub {
         id: &str,
         item_id: &str,
     ) -> Result<String, HubError> {
+        if who.is_limited() {
+            self.handle(who, id)?;
+            who.admit_run()?;
+        }
         self.ask(who, id, |tx| Command::RetryAfter {
             item_id: item_id.to_owned(),
             respond_to: tx,

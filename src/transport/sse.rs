@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ws_frames::parse_busy;
 use super::{rest, wire, AppState};
+use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
 use crate::error::HubError;
 use crate::session::event::{EventBody, Position};
@@ -103,6 +104,11 @@ async fn events(
         .map(|Query(m)| m)
         .map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))?;
     let since = resume_from(&headers, &params)?;
+    // An event stream counts as a connection of its user (429 beyond the limit).
+    let permit = who.open_connection()?;
+    let expires = who
+        .time_left()
+        .map(|left| tokio::time::Instant::now() + left);
     let cfg = state.hub.config().clone();
     let (outbox, mut rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
     let conn_id = outbox.conn_id();
@@ -118,6 +124,7 @@ async fn events(
         who,
         session: id,
         conn_id,
+        _permit: permit,
     };
 
     let mut extra = Vec::new();
@@ -154,6 +161,7 @@ async fn events(
         stop: state.signals.close_conns.clone(),
         phase: Phase::Live,
         guard,
+        expires,
     };
     let keep_alive = KeepAlive::new()
         .interval(cfg.heartbeat())
@@ -181,6 +189,7 @@ struct Unsubscribe {
     who: Principal,
     session: String,
     conn_id: u64,
+    _permit: ConnPermit,
 }
 
 impl Drop for Unsubscribe {
@@ -219,6 +228,8 @@ struct EventStream {
     stop: CancellationToken,
     phase: Phase,
     guard: Unsubscribe,
+    /// When the caller's credential expires: the stream ends then.
+    expires: Option<tokio::time::Instant>,
 }
 
 impl EventStream {
@@ -256,6 +267,12 @@ impl EventStream {
                     tokio::select! {
                         biased;
                         _ = self.stop.cancelled() => self.begin_drain(false),
+                        _ = until(self.expires) => {
+                            self.rx.close();
+                            self.phase = Phase::Done;
+                            let why = "credentials expired: reconnect with a fresh token and Last-Event-ID";
+                            return Some(SseEvent::default().comment(why));
+                        }
                         o = self.rx.recv() => match o {
                             None => self.phase = Phase::Done,
                             Some(o) => {
@@ -278,6 +295,13 @@ impl EventStream {
         }
         self.rx.close();
         self.phase = Phase::Draining { slow };
+    }
+}
+
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

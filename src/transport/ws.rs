@@ -20,6 +20,7 @@ use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::{wire, AppState};
+use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
 use crate::session::{Outbound, Outbox, OutboxReceiver};
 
@@ -28,6 +29,8 @@ pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
 pub(crate) const CLOSE_HEARTBEAT: u16 = 4001;
 pub(crate) const CLOSE_SLOW: u16 = 4008;
 pub(crate) const CLOSE_RESTART: u16 = 1012;
+/// The credential (token, or the token behind a ticket) expired during the connection.
+pub(crate) const CLOSE_POLICY: u16 = 1008;
 
 /// Frames the writer sends in one batch before flushing.
 const BATCH: usize = 64;
@@ -68,14 +71,21 @@ pub(crate) async fn upgrade(
 ) -> Response {
     let cfg = state.hub.config().clone();
     let tracker = state.signals.tracker.clone();
+    // Connections per user are counted before the upgrade: over the limit is a plain 429.
+    let permit = match principal.open_connection() {
+        Ok(p) => p,
+        Err(e) => return axum::response::IntoResponse::into_response(e),
+    };
     ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(cfg.max_message_bytes)
         .max_frame_size(cfg.max_message_bytes)
-        .on_upgrade(move |socket| tracker.track_future(connection(socket, state, principal)))
+        .on_upgrade(move |socket| {
+            tracker.track_future(connection(socket, state, principal, permit))
+        })
 }
 
-async fn connection(socket: WebSocket, state: AppState, principal: Principal) {
+async fn connection(socket: WebSocket, state: AppState, principal: Principal, _permit: ConnPermit) {
     let cfg = state.hub.config().clone();
     let gauge = state.hub.metrics().connection_gauge("ws");
     gauge.inc();
@@ -227,6 +237,8 @@ async fn writer(
     let now = tokio::time::Instant::now;
     let mut ping = tokio::time::interval_at(now() + cfg.heartbeat(), cfg.heartbeat());
     let shutdown = state.signals.close_conns.clone();
+    // The connection ends when its credential does (1008); re-authenticating means reconnecting.
+    let expires = conn.principal.time_left().map(|left| now() + left);
     let code = loop {
         if outrx.overflowed() {
             break CLOSE_SLOW;
@@ -242,6 +254,7 @@ async fn writer(
                 Some(code) => break code,
             },
             _ = shutdown.cancelled() => break CLOSE_RESTART,
+            _ = sleep_until_opt(expires) => break CLOSE_POLICY,
             _ = ping.tick() => {
                 if conn.silent_for() > cfg.heartbeat_timeout() {
                     break CLOSE_HEARTBEAT;
@@ -274,6 +287,7 @@ async fn writer(
         CLOSE_HEARTBEAT => "heartbeat timeout",
         CLOSE_RESTART => "server restart",
         CLOSE_TOO_BIG => "message too big",
+        CLOSE_POLICY => "credentials expired",
         _ => "protocol error",
     };
     let _ = sink
