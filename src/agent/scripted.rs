@@ -51,7 +51,8 @@ impl Agent for ScriptedAgent {
             .map(|i| i.text.clone())
             .unwrap_or_default();
         let fail = last_user.contains(FAIL_MARKER);
-        let words = reply_words(&last_user);
+        // Shared by every step of the stream: a step clones the Arc, not the words.
+        let words: std::sync::Arc<[String]> = reply_words(&last_user).into();
         let total = self.deltas as usize;
         let stamp = self.stamp;
         let mut interval = tokio::time::interval(self.delay.max(Duration::from_micros(1)));
