@@ -302,13 +302,20 @@ impl Actor {
                     .ok_or_else(|| HubError::BadRequest(format!("unknown item id {id}"))),
             }
         };
+        let (before, after) = (ord_of(&q.before)?, ord_of(&q.after)?);
+        // Oldest first with only `before` pages backwards: the `limit` items just before it,
+        // read newest first from the store and turned around.
+        let backwards = q.order == ItemOrder::Asc && before.is_some() && after.is_none();
         let range = ItemRange {
-            before: ord_of(&q.before)?,
-            after: ord_of(&q.after)?,
+            before,
+            after,
             limit: q.limit,
-            descending: q.order == ItemOrder::Desc,
+            descending: q.order == ItemOrder::Desc || backwards,
         };
-        let (page, has_more) = store.list_items(&self.id, &range)?;
+        let (mut page, has_more) = store.list_items(&self.id, &range)?;
+        if backwards {
+            page.reverse();
+        }
         let items = page
             .into_iter()
             .map(|s| match &self.active {

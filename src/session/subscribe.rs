@@ -70,10 +70,12 @@ impl Actor {
 
     fn snapshot(&self) -> Result<Snapshot, HubError> {
         let limit = self.shared.config.snapshot_items;
-        let (page, has_more) = self.shared.store.list_items(
+        // One more than the page tells whether older items exist; one more again covers the
+        // streaming item, which is shown as `active_run` instead.
+        let (page, more_in_store) = self.shared.store.list_items(
             &self.id,
             &ItemRange {
-                limit: limit + 1,
+                limit: limit + 2,
                 descending: true,
                 ..Default::default()
             },
@@ -83,8 +85,9 @@ impl Actor {
             .into_iter()
             .map(|s| s.item)
             .filter(|i| i.status != ItemStatus::Streaming && Some(i.id.as_str()) != active_id)
-            .take(limit)
             .collect();
+        let has_more = more_in_store || items.len() > limit;
+        items.truncate(limit);
         items.reverse();
         Ok(Snapshot {
             session: self.id.clone(),
