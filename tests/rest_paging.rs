@@ -9,8 +9,9 @@ fn ids(v: &Value, key: &str) -> Vec<String> {
     v[key].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect()
 }
 
-#[tokio::test]
-async fn items_page_forwards_and_backwards_and_snapshot_says_has_more() {
+/// A hub whose replies are one delta long and whose snapshots hold 4 items, and a session
+/// with `n` answered messages (2n items).
+async fn hub_with_messages(n: usize) -> (TestHub, String) {
     let hub = TestHub::start_with(|c| {
         c.scripted_deltas = 1;
         c.scripted_delay_ms = 1;
@@ -20,10 +21,16 @@ async fn items_page_forwards_and_backwards_and_snapshot_says_has_more() {
     let s = hub.create_session().await;
     let mut t = hub.ws().await;
     t.join(&s).await;
-    for i in 0..5 {
+    for i in 0..n {
         let a = t.say(&s, &format!("p{i}"), &format!("message {i}")).await;
         t.until_run_end(a["run_id"].as_str().unwrap()).await;
     }
+    (hub, s)
+}
+
+#[tokio::test]
+async fn items_page_forwards_and_backwards_and_snapshot_says_has_more() {
+    let (hub, s) = hub_with_messages(5).await;
     let all: Vec<String> = hub.items(&s).await.iter().map(|i| i["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(all.len(), 10);
     // Forwards, oldest first.
@@ -56,19 +63,7 @@ async fn items_page_forwards_and_backwards_and_snapshot_says_has_more() {
 
 #[tokio::test]
 async fn snapshot_has_more_is_false_when_everything_fits() {
-    let hub = TestHub::start_with(|c| {
-        c.scripted_deltas = 1;
-        c.scripted_delay_ms = 1;
-        c.snapshot_items = 4;
-    })
-    .await;
-    let s = hub.create_session().await;
-    let mut t = hub.ws().await;
-    t.join(&s).await;
-    for i in 0..2 {
-        let a = t.say(&s, &format!("q{i}"), "hello").await;
-        t.until_run_end(a["run_id"].as_str().unwrap()).await;
-    }
+    let (hub, s) = hub_with_messages(2).await;
     let snap = hub.ws().await.join(&s).await;
     assert_eq!(snap["items"].as_array().unwrap().len(), 4);
     assert_eq!(snap["has_more"], false);
