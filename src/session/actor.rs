@@ -91,7 +91,8 @@ impl Actor {
             stopping: None,
             stop_deadline: None,
         };
-        tokio::spawn(actor.run());
+        let span = tracing::info_span!("session", session_id = %actor.id);
+        tokio::spawn(tracing::Instrument::instrument(actor.run(), span));
         handle
     }
 
