@@ -142,17 +142,30 @@ async fn idle_actor_is_evicted_and_reloaded_with_its_epoch() {
     assert_eq!(sub["resume"], "replay");
 }
 
-/// Deleting a session tells its subscribers and drops their subscriptions.
+/// Deleting a session mid-run ends its runs (queued, then active, each `run.cancelled`), tells
+/// its subscribers and drops their subscriptions.
 #[tokio::test]
-async fn deleting_a_session_notifies_and_unsubscribes() {
-    let hub = TestHub::start().await;
+async fn deleting_a_session_ends_its_runs_notifies_and_unsubscribes() {
+    let hub = TestHub::start_with(|c| {
+        c.scripted_deltas = 500;
+        c.scripted_delay_ms = 10;
+    })
+    .await;
     let s = hub.create_session().await;
     let mut t = hub.ws().await;
     t.join(&s).await;
+    let a1 = t.say(&s, "d1", "streaming").await;
+    let a2 = t.say(&s, "d2", "queued").await;
+    t.recv_until(|v| v["type"] == "run.delta").await;
     let r = support::http().delete(hub.url(&format!("/v1/sessions/{s}"))).send().await.unwrap();
     assert_eq!(r.status(), 204);
-    let ev = t.recv().await;
-    assert_eq!(ev["type"], "session.deleted");
+    let frames = t.recv_until(|v| v["type"] == "session.deleted").await;
+    let ends: Vec<(&str, bool)> = frames
+        .iter()
+        .filter(|f| f["type"] == "run.cancelled")
+        .map(|f| (f["run_id"].as_str().unwrap(), f["item"].is_object()))
+        .collect();
+    assert_eq!(ends, [(a2["run_id"].as_str().unwrap(), false), (a1["run_id"].as_str().unwrap(), true)]);
     t.send(json!({"type": "send", "session": s, "client_msg_id": "z", "text": "hi"})).await;
     assert_eq!(t.recv().await["code"], "not_found");
     let (st, _) = hub.get_json(&format!("/v1/sessions/{s}")).await;

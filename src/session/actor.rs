@@ -327,12 +327,12 @@ impl Actor {
         Ok(ItemsPage { items, has_more })
     }
 
+    /// Every run still ends with a terminal event (queued ones `run.cancelled` with no item, the
+    /// active one `run.cancelled` with its partial text), then `session.deleted`.
     async fn delete(&mut self) {
-        if let Some(run) = self.active.take() {
-            run.abort();
-            self.shared.metrics.runs_active.dec();
-        }
-        self.queue.clear();
+        self.begin_shutdown();
+        self.cancel_active(super::run::CancelReason::Requested)
+            .await;
         if let Err(e) = self.shared.store.delete_session(&self.record) {
             tracing::error!(session_id = %self.id, error = %e, "deleting session failed");
         }

@@ -349,7 +349,8 @@ impl Actor {
         self.queue = queue;
     }
 
-    /// At shutdown: queued runs are dropped, each with `run.cancelled` (`item: null`).
+    /// At shutdown (and deletion): queued runs are dropped, each with `run.cancelled`
+    /// (`item: null`).
     pub(super) fn begin_shutdown(&mut self) {
         for q in std::mem::take(&mut self.queue) {
             self.emit(EventBody::RunCancelled {
