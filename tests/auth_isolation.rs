@@ -14,9 +14,27 @@ use support::{is_event, TestHub, WsClient};
 
 const USERS: [&str; 3] = ["alice", "bob", "carol"];
 const OPS: [&str; 21] = [
-    "rest.get", "rest.patch", "rest.delete", "rest.items", "rest.list_before", "sse.events", "sse.send", "sse.cancel",
-    "ws.subscribe", "ws.resume", "ws.send", "ws.cancel", "ws.unsubscribe", "ck.get", "ck.items", "ck.add", "ck.update",
-    "ck.delete", "ck.retry", "ck.feedback", "agui.run",
+    "rest.get",
+    "rest.patch",
+    "rest.delete",
+    "rest.items",
+    "rest.list_before",
+    "sse.events",
+    "sse.send",
+    "sse.cancel",
+    "ws.subscribe",
+    "ws.resume",
+    "ws.send",
+    "ws.cancel",
+    "ws.unsubscribe",
+    "ck.get",
+    "ck.items",
+    "ck.add",
+    "ck.update",
+    "ck.delete",
+    "ck.retry",
+    "ck.feedback",
+    "agui.run",
 ];
 
 /// One user's view: token, sessions (with a secret marker message each) and a WebSocket.
@@ -54,13 +72,29 @@ impl World {
             for n in 0..2 {
                 let s = create_session(&hub, &token).await;
                 watcher.join(&s).await;
-                watcher.say(&s, &format!("m{n}"), &format!("SECRET-{name}-{n}")).await;
-                watcher.recv_until(|v| v["type"] == "run.completed" && v["session"] == s.as_str()).await;
+                watcher
+                    .say(&s, &format!("m{n}"), &format!("SECRET-{name}-{n}"))
+                    .await;
+                watcher
+                    .recv_until(|v| v["type"] == "run.completed" && v["session"] == s.as_str())
+                    .await;
                 sessions.push(s);
             }
             let mut secrets = Vec::new();
             for s in &sessions {
-                for item in call(&hub, "GET", &format!("/v1/sessions/{s}/items"), Some(&token), None, None).await.1["items"].as_array().expect("items") {
+                for item in call(
+                    &hub,
+                    "GET",
+                    &format!("/v1/sessions/{s}/items"),
+                    Some(&token),
+                    None,
+                    None,
+                )
+                .await
+                .1["items"]
+                    .as_array()
+                    .expect("items")
+                {
                     secrets.push(item["id"].as_str().expect("id").to_owned());
                     if let Some(r) = item["run_id"].as_str() {
                         secrets.push(r.to_owned());
@@ -68,18 +102,33 @@ impl World {
                 }
             }
             let ws = tokio::sync::Mutex::new(ws_as(&hub, &token).await);
-            users.push(User { token, sessions, secrets, ws, watcher: tokio::sync::Mutex::new(watcher) });
+            users.push(User {
+                token,
+                sessions,
+                secrets,
+                ws,
+                watcher: tokio::sync::Mutex::new(watcher),
+            });
         }
         World { hub, users }
     }
 
     /// Run `op` as `actor` on session `s` (WebSocket ops on `tab`); `item` is an item id for
     /// the ops that name one.
-    async fn op(&self, actor: usize, op: &str, s: &str, item: &str, tab: &tokio::sync::Mutex<WsClient>) -> Answer {
+    async fn op(
+        &self,
+        actor: usize,
+        op: &str,
+        s: &str,
+        item: &str,
+        tab: &tokio::sync::Mutex<WsClient>,
+    ) -> Answer {
         let u = &self.users[actor];
         let t = Some(u.token.as_str());
         let hub = &self.hub;
-        let post = |path: String, body: Value| async move { call_raw(hub, "POST", &path, t, None, Some(&body)).await };
+        let post = |path: String, body: Value| async move {
+            call_raw(hub, "POST", &path, t, None, Some(&body)).await
+        };
         let ck = |body: Value| post("/chatkit".into(), body);
         match op {
             "rest.get" => call_raw(hub, "GET", &format!("/v1/sessions/{s}"), t, None, None).await,
@@ -134,11 +183,17 @@ impl World {
         let (status, text) = self.op(actor, op, target, item, tab).await;
         let case = format!("{} -> {}'s {target}, {op}", USERS[actor], USERS[owner]);
         for (i, other) in self.users.iter().enumerate().filter(|(i, _)| *i != actor) {
-            if text.contains(&format!("SECRET-{}", USERS[i])) || other.secrets.iter().any(|x| text.contains(x.as_str())) {
+            if text.contains(&format!("SECRET-{}", USERS[i]))
+                || other.secrets.iter().any(|x| text.contains(x.as_str()))
+            {
                 return Err(format!("{case}: leaked another user's data: {text}"));
             }
         }
-        let expected = if op == "rest.list_before" { "bad_request" } else { "not_found" };
+        let expected = if op == "rest.list_before" {
+            "bad_request"
+        } else {
+            "not_found"
+        };
         if !text.contains(expected) {
             return Err(format!("{case}: expected {expected}, got {status} {text}"));
         }
@@ -147,7 +202,9 @@ impl World {
         if op != "agui.run" {
             let made_up = format!("ses_{:032x}", rand::random::<u128>());
             let (status2, text2) = self.op(actor, op, &made_up, item, tab).await;
-            if (status, text.replace(target.as_str(), "<ID>")) != (status2, text2.replace(&made_up, "<ID>")) {
+            if (status, text.replace(target.as_str(), "<ID>"))
+                != (status2, text2.replace(&made_up, "<ID>"))
+            {
                 return Err(format!("{case}: B's id answers unlike a made-up one: {status} {text} vs {status2} {text2}"));
             }
         }
@@ -157,7 +214,11 @@ impl World {
 
 #[test]
 fn users_never_see_or_touch_each_others_sessions_on_any_transport() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     let world = rt.block_on(World::setup());
 
     // Positive control: every op on one's own (spare) session is not `not_found`, so the
@@ -166,7 +227,15 @@ fn users_never_see_or_touch_each_others_sessions_on_any_transport() {
         for op in OPS {
             let me = &world.users[0];
             let spare = create_session(&world.hub, &me.token).await;
-            let (status, ack) = call(&world.hub, "POST", &format!("/v1/sessions/{spare}/messages"), Some(&me.token), None, Some(&json!({"client_msg_id": "own", "text": "own"}))).await;
+            let (status, ack) = call(
+                &world.hub,
+                "POST",
+                &format!("/v1/sessions/{spare}/messages"),
+                Some(&me.token),
+                None,
+                Some(&json!({"client_msg_id": "own", "text": "own"})),
+            )
+            .await;
             assert_eq!(status, 200, "{ack}");
             let item = ack["item_id"].as_str().expect("item id");
             let tab = tokio::sync::Mutex::new(ws_as(&world.hub, &me.token).await);
@@ -176,11 +245,16 @@ fn users_never_see_or_touch_each_others_sessions_on_any_transport() {
     });
 
     let strategy = (0..USERS.len(), 1..USERS.len(), 0..2usize, 0..OPS.len());
-    let config = proptest::test_runner::Config { cases: 96, failure_persistence: None, ..Default::default() };
+    let config = proptest::test_runner::Config {
+        cases: 96,
+        failure_persistence: None,
+        ..Default::default()
+    };
     let mut runner = TestRunner::new(config);
     let result = runner.run(&strategy, |(actor, offset, sess, op)| {
         let owner = (actor + offset) % USERS.len();
-        rt.block_on(world.check(actor, owner, sess, OPS[op])).map_err(TestCaseError::fail)
+        rt.block_on(world.check(actor, owner, sess, OPS[op]))
+            .map_err(TestCaseError::fail)
     });
     if let Err(e) = result {
         panic!("{e}");
@@ -192,22 +266,77 @@ fn users_never_see_or_touch_each_others_sessions_on_any_transport() {
             let mut w = u.watcher.lock().await;
             w.send(json!({"type": "ping", "ref": "end"})).await;
             let frames = w.recv_until(|v| v["type"] == "pong").await;
-            assert_eq!(frames.len(), 1, "{}'s sessions changed: {frames:?}", USERS[i]);
+            assert_eq!(
+                frames.len(),
+                1,
+                "{}'s sessions changed: {frames:?}",
+                USERS[i]
+            );
             drop(w);
             // Listings show one's own sessions only, on REST and ChatKit.
-            let (_, list) = call(&world.hub, "GET", "/v1/sessions?limit=200", Some(&u.token), None, None).await;
-            let (_, threads) = call(&world.hub, "POST", "/chatkit", Some(&u.token), None, Some(&json!({"type": "threads.list", "params": {"limit": 100}}))).await;
-            let mut listed: Vec<&str> = list["sessions"].as_array().expect("sessions").iter().map(|s| s["id"].as_str().expect("id")).collect();
-            listed.extend(threads["data"].as_array().expect("threads").iter().map(|t| t["id"].as_str().expect("id")));
-            for other in world.users.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, o)| &o.sessions) {
-                assert!(!listed.contains(&other.as_str()), "{} lists {other}", USERS[i]);
+            let (_, list) = call(
+                &world.hub,
+                "GET",
+                "/v1/sessions?limit=200",
+                Some(&u.token),
+                None,
+                None,
+            )
+            .await;
+            let (_, threads) = call(
+                &world.hub,
+                "POST",
+                "/chatkit",
+                Some(&u.token),
+                None,
+                Some(&json!({"type": "threads.list", "params": {"limit": 100}})),
+            )
+            .await;
+            let mut listed: Vec<&str> = list["sessions"]
+                .as_array()
+                .expect("sessions")
+                .iter()
+                .map(|s| s["id"].as_str().expect("id"))
+                .collect();
+            listed.extend(
+                threads["data"]
+                    .as_array()
+                    .expect("threads")
+                    .iter()
+                    .map(|t| t["id"].as_str().expect("id")),
+            );
+            for other in world
+                .users
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, o)| &o.sessions)
+            {
+                assert!(
+                    !listed.contains(&other.as_str()),
+                    "{} lists {other}",
+                    USERS[i]
+                );
             }
             for own in &u.sessions {
-                assert!(listed.iter().filter(|id| *id == own).count() == 2, "{} misses {own}", USERS[i]);
+                assert!(
+                    listed.iter().filter(|id| *id == own).count() == 2,
+                    "{} misses {own}",
+                    USERS[i]
+                );
             }
             // And the sessions still hold exactly their secret exchange.
             for (n, s) in u.sessions.iter().enumerate() {
-                let items = call(&world.hub, "GET", &format!("/v1/sessions/{s}/items"), Some(&u.token), None, None).await.1;
+                let items = call(
+                    &world.hub,
+                    "GET",
+                    &format!("/v1/sessions/{s}/items"),
+                    Some(&u.token),
+                    None,
+                    None,
+                )
+                .await
+                .1;
                 let items = items["items"].as_array().expect("items").clone();
                 assert_eq!(items.len(), 2, "{s}: {items:?}");
                 assert_eq!(items[0]["text"], format!("SECRET-{}-{n}", USERS[i]));
@@ -231,22 +360,50 @@ async fn another_user_cannot_cancel_a_run_on_any_transport() {
     tab.join(&s).await;
     tab.say(&s, "b1", "long reply please").await;
     let started = tab.recv_until(|v| v["type"] == "run.started").await;
-    let run_id = started.last().expect("started")["run_id"].as_str().expect("run id").to_owned();
+    let run_id = started.last().expect("started")["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
 
     let mut ws = ws_as(&hub, &alice).await;
-    ws.send(json!({"type": "cancel", "session": s, "run_id": run_id, "ref": 1})).await;
+    ws.send(json!({"type": "cancel", "session": s, "run_id": run_id, "ref": 1}))
+        .await;
     assert_eq!(ws.recv().await["code"], "not_found");
-    ws.send(json!({"type": "subscribe", "session": s, "ref": 2})).await;
+    ws.send(json!({"type": "subscribe", "session": s, "ref": 2}))
+        .await;
     assert_eq!(ws.recv().await["code"], "not_found");
-    let (status, body) = call(&hub, "POST", &format!("/v1/sessions/{s}/cancel"), Some(&alice), None, Some(&json!({"run_id": run_id}))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
-    let (status, _) = call(&hub, "POST", "/chatkit", Some(&alice), None, Some(&json!({"type": "threads.delete", "params": {"thread_id": s}}))).await;
+    let (status, body) = call(
+        &hub,
+        "POST",
+        &format!("/v1/sessions/{s}/cancel"),
+        Some(&alice),
+        None,
+        Some(&json!({"run_id": run_id})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, _) = call(
+        &hub,
+        "POST",
+        "/chatkit",
+        Some(&alice),
+        None,
+        Some(&json!({"type": "threads.delete", "params": {"thread_id": s}})),
+    )
+    .await;
     assert_eq!(status, 404);
 
     // Bob's run streams on to its end, untouched.
     let end = tab.until_run_end(&run_id).await;
     assert_eq!(end["type"], "run.completed", "{end}");
-    let deltas = tab.events.iter().filter(|e| e["type"] == "run.delta").count();
+    let deltas = tab
+        .events
+        .iter()
+        .filter(|e| e["type"] == "run.delta")
+        .count();
     assert_eq!(deltas, 30);
 }
 
@@ -264,16 +421,28 @@ async fn deleting_a_session_ends_its_subscriptions_on_every_stream() {
         .await
         .expect("events");
     assert_eq!(resp.status(), 200);
-    let (status, _) = call(&hub, "DELETE", &format!("/v1/sessions/{s}"), Some(&bob), None, None).await;
+    let (status, _) = call(
+        &hub,
+        "DELETE",
+        &format!("/v1/sessions/{s}"),
+        Some(&bob),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(status, 204);
     // The WebSocket tab gets `session.deleted`; the subscription is gone (later frames naming
     // the session get `not_found`).
     let frames = tab.recv_until(|v| v["type"] == "session.deleted").await;
     assert!(frames.iter().all(|f| f["type"] != "error"), "{frames:?}");
-    tab.send(json!({"type": "send", "session": s, "client_msg_id": "late", "text": "x", "ref": 9})).await;
+    tab.send(json!({"type": "send", "session": s, "client_msg_id": "late", "text": "x", "ref": 9}))
+        .await;
     assert_eq!(tab.recv().await["code"], "not_found");
     // The SSE stream delivers `session.deleted` and then ends.
-    let body = tokio::time::timeout(support::FRAME_TIMEOUT, resp.text()).await.expect("stream ended in time").expect("body");
+    let body = tokio::time::timeout(support::FRAME_TIMEOUT, resp.text())
+        .await
+        .expect("stream ended in time")
+        .expect("body");
     assert!(body.contains("event: session.deleted"), "{body}");
     let events: Vec<&Value> = tab.events.iter().filter(|e| is_event(e)).collect();
     assert_eq!(events.last().expect("events")["type"], "session.deleted");

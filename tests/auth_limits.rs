@@ -15,7 +15,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The wait a `rate_limited` message advertises ("retry in N ms").
 fn advertised_wait(err: &Value) -> Duration {
     let msg = err["message"].as_str().unwrap_or_default();
-    let ms = msg.rsplit("retry in ").next().and_then(|t| t.trim_end_matches(" ms").parse::<u64>().ok());
+    let ms = msg
+        .rsplit("retry in ")
+        .next()
+        .and_then(|t| t.trim_end_matches(" ms").parse::<u64>().ok());
     Duration::from_millis(ms.unwrap_or_else(|| panic!("no wait in {err}")) + 50)
 }
 
@@ -27,29 +30,56 @@ async fn connections_per_user_trigger_and_recover() {
     let bearer = format!("Bearer {alice}");
     let first = ws_as(&hub, &alice).await;
     let _second = ws_as(&hub, &alice).await;
-    assert_eq!(ws_open(&hub, "", &[("authorization", &bearer)]).await.err(), Some(429), "third WebSocket");
-    let (status, body) = call(&hub, "GET", &format!("/v1/sessions/{s}/events"), Some(&alice), None, None).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "an SSE stream counts too");
+    assert_eq!(
+        ws_open(&hub, "", &[("authorization", &bearer)]).await.err(),
+        Some(429),
+        "third WebSocket"
+    );
+    let (status, body) = call(
+        &hub,
+        "GET",
+        &format!("/v1/sessions/{s}/events"),
+        Some(&alice),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "an SSE stream counts too"
+    );
     // Another user is not affected.
     ws_as(&hub, &bob).await;
     // Closing one frees its slot (the server notices the close asynchronously).
     let mut first = first;
     first.ws.close(None).await.expect("close");
     first.until_close().await;
-    eventually("a freed connection slot", || async { ws_open(&hub, "", &[("authorization", &bearer)]).await.is_ok() }).await;
+    eventually("a freed connection slot", || async {
+        ws_open(&hub, "", &[("authorization", &bearer)])
+            .await
+            .is_ok()
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn subscriptions_per_connection_trigger_and_recover() {
     let hub = start(|c| c.max_subscriptions = 2).await;
     let alice = token("alice");
-    let ids = [create_session(&hub, &alice).await, create_session(&hub, &alice).await, create_session(&hub, &alice).await];
+    let ids = [
+        create_session(&hub, &alice).await,
+        create_session(&hub, &alice).await,
+        create_session(&hub, &alice).await,
+    ];
     let mut ws = ws_as(&hub, &alice).await;
     ws.join(&ids[0]).await;
     ws.join(&ids[1]).await;
-    ws.send(json!({"type": "subscribe", "session": ids[2], "ref": "third"})).await;
+    ws.send(json!({"type": "subscribe", "session": ids[2], "ref": "third"}))
+        .await;
     assert_eq!(ws.recv().await["code"], "rate_limited");
-    ws.send(json!({"type": "unsubscribe", "session": ids[0], "ref": "u"})).await;
+    ws.send(json!({"type": "unsubscribe", "session": ids[0], "ref": "u"}))
+        .await;
     assert_eq!(ws.recv().await["type"], "unsubscribed");
     ws.join(&ids[2]).await;
 }
@@ -70,19 +100,61 @@ async fn messages_per_user_trigger_and_recover_and_duplicates_are_free() {
     }
     let refused = ws.say(&s, "m3", "hi").await;
     assert_eq!(refused["code"], "rate_limited", "{refused}");
-    assert!(refused["message"].as_str().expect("message").contains("messages"), "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .expect("message")
+            .contains("messages"),
+        "{refused}"
+    );
     // A duplicate is acknowledged again at no cost (AG-UI resends its whole history).
     let dup = ws.say(&s, "m0", "hi").await;
-    assert_eq!((dup["type"].as_str(), dup["duplicate"].as_bool()), (Some("ack"), Some(true)), "{dup}");
+    assert_eq!(
+        (dup["type"].as_str(), dup["duplicate"].as_bool()),
+        (Some("ack"), Some(true)),
+        "{dup}"
+    );
     // Over REST too, with 429; the refused message stored nothing.
-    let (status, body) = call(&hub, "POST", &format!("/v1/sessions/{s}/messages"), Some(&alice), None, Some(&json!({"client_msg_id": "r1", "text": "hi"}))).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
-    let (_, items) = call(&hub, "GET", &format!("/v1/sessions/{s}/items?limit=200"), Some(&alice), None, None).await;
-    let users = items["items"].as_array().expect("items").iter().filter(|i| i["role"] == "user").count();
+    let (status, body) = call(
+        &hub,
+        "POST",
+        &format!("/v1/sessions/{s}/messages"),
+        Some(&alice),
+        None,
+        Some(&json!({"client_msg_id": "r1", "text": "hi"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited"))
+    );
+    let (_, items) = call(
+        &hub,
+        "GET",
+        &format!("/v1/sessions/{s}/items?limit=200"),
+        Some(&alice),
+        None,
+        None,
+    )
+    .await;
+    let users = items["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|i| i["role"] == "user")
+        .count();
     assert_eq!(users, 3, "only the admitted messages are stored");
     // Bob has his own budget.
     let sb = create_session(&hub, &bob).await;
-    let (status, _) = call(&hub, "POST", &format!("/v1/sessions/{sb}/messages"), Some(&bob), None, Some(&json!({"client_msg_id": "b1", "text": "hi"}))).await;
+    let (status, _) = call(
+        &hub,
+        "POST",
+        &format!("/v1/sessions/{sb}/messages"),
+        Some(&bob),
+        None,
+        Some(&json!({"client_msg_id": "b1", "text": "hi"})),
+    )
+    .await;
     assert_eq!(status, 200);
     // After the advertised wait, one more message fits.
     tokio::time::sleep(advertised_wait(&body["error"])).await;
@@ -100,15 +172,43 @@ async fn runs_per_user_trigger_and_recover() {
     let s = create_session(&hub, &alice).await;
     let send = |cmid: &'static str| {
         let (hub, alice, s) = (&hub, &alice, &s);
-        async move { call(hub, "POST", &format!("/v1/sessions/{s}/messages"), Some(alice), None, Some(&json!({"client_msg_id": cmid, "text": "hi"}))).await }
+        async move {
+            call(
+                hub,
+                "POST",
+                &format!("/v1/sessions/{s}/messages"),
+                Some(alice),
+                None,
+                Some(&json!({"client_msg_id": cmid, "text": "hi"})),
+            )
+            .await
+        }
     };
     assert_eq!(send("a").await.0, 200);
     assert_eq!(send("b").await.0, 200);
     let (status, body) = send("c").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")), "{body}");
-    assert!(body["error"]["message"].as_str().expect("message").contains("runs"), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("runs"),
+        "{body}"
+    );
     // A ChatKit retry starts a run too, and is refused the same way.
-    let (_, items) = call(&hub, "GET", &format!("/v1/sessions/{s}/items"), Some(&alice), None, None).await;
+    let (_, items) = call(
+        &hub,
+        "GET",
+        &format!("/v1/sessions/{s}/items"),
+        Some(&alice),
+        None,
+        None,
+    )
+    .await;
     let first_user_item = items["items"][0]["id"].as_str().expect("item").to_owned();
     let (status, _) = call(&hub, "POST", "/chatkit", Some(&alice), None, Some(&json!({"type": "threads.retry_after_item", "params": {"thread_id": s, "item_id": first_user_item}}))).await;
     assert_eq!(status, 429);
@@ -127,24 +227,61 @@ async fn http_rate_per_client_triggers_with_retry_after_and_recovers() {
     .await;
     let (alice, bob) = (token("alice"), token("bob"));
     for _ in 0..5 {
-        assert_eq!(call(&hub, "GET", "/v1/sessions", Some(&alice), None, None).await.0, 200);
+        assert_eq!(
+            call(&hub, "GET", "/v1/sessions", Some(&alice), None, None)
+                .await
+                .0,
+            200
+        );
     }
-    let r = support::http().get(hub.url("/v1/sessions")).bearer_auth(&alice).send().await.expect("request");
+    let r = support::http()
+        .get(hub.url("/v1/sessions"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 429);
-    let retry_after: u64 = r.headers()["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert_eq!(retry_after, 1, "Retry-After");
     // Keyed by user: Bob is served.
-    assert_eq!(call(&hub, "GET", "/v1/sessions", Some(&bob), None, None).await.0, 200);
+    assert_eq!(
+        call(&hub, "GET", "/v1/sessions", Some(&bob), None, None)
+            .await
+            .0,
+        200
+    );
     // Failed logins are keyed by peer address: a token-guessing flood is cut too...
     let mut codes = Vec::new();
     for _ in 0..8 {
-        codes.push(call(&hub, "GET", "/v1/sessions", Some("guess"), None, None).await.0);
+        codes.push(
+            call(&hub, "GET", "/v1/sessions", Some("guess"), None, None)
+                .await
+                .0,
+        );
     }
-    assert!(codes.starts_with(&[401, 401, 401, 401, 401, 429]), "{codes:?}");
+    assert!(
+        codes.starts_with(&[401, 401, 401, 401, 401, 429]),
+        "{codes:?}"
+    );
     // ...without locking out users with valid tokens from the same address.
-    assert_eq!(call(&hub, "GET", "/v1/sessions", Some(&bob), None, None).await.0, 200);
+    assert_eq!(
+        call(&hub, "GET", "/v1/sessions", Some(&bob), None, None)
+            .await
+            .0,
+        200
+    );
     tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(100)).await;
-    assert_eq!(call(&hub, "GET", "/v1/sessions", Some(&alice), None, None).await.0, 200, "recovered");
+    assert_eq!(
+        call(&hub, "GET", "/v1/sessions", Some(&alice), None, None)
+            .await
+            .0,
+        200,
+        "recovered"
+    );
 }
 
 #[tokio::test]
@@ -157,26 +294,61 @@ async fn oversized_bodies_get_413_and_slow_bodies_408() {
     let alice = token("alice");
     let s = create_session(&hub, &alice).await;
     let big = json!({"client_msg_id": "big", "text": "x".repeat(2000)});
-    let (status, body) = call(&hub, "POST", &format!("/v1/sessions/{s}/messages"), Some(&alice), None, Some(&big)).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("too_large")));
+    let (status, body) = call(
+        &hub,
+        "POST",
+        &format!("/v1/sessions/{s}/messages"),
+        Some(&alice),
+        None,
+        Some(&big),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (413, Some("too_large"))
+    );
 
     // A body that trickles: headers promise 100 bytes, 10 arrive, then nothing.
     let started = Instant::now();
-    let mut tcp = tokio::net::TcpStream::connect(hub.addr).await.expect("connect");
+    let mut tcp = tokio::net::TcpStream::connect(hub.addr)
+        .await
+        .expect("connect");
     let head = format!(
         "POST /v1/sessions/{s}/messages HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {alice}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"client_m",
         hub.addr
     );
     tcp.write_all(head.as_bytes()).await.expect("write");
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await.expect("answered, not hung").expect("read");
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer))
+        .await
+        .expect("answered, not hung")
+        .expect("read");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() >= Duration::from_millis(900), "cut after the deadline, not before");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "cut after the deadline, not before"
+    );
     // Nothing was stored, and the next request is served.
-    let (_, items) = call(&hub, "GET", &format!("/v1/sessions/{s}/items"), Some(&alice), None, None).await;
+    let (_, items) = call(
+        &hub,
+        "GET",
+        &format!("/v1/sessions/{s}/items"),
+        Some(&alice),
+        None,
+        None,
+    )
+    .await;
     assert_eq!(items["items"].as_array().expect("items").len(), 0);
-    let (status, _) = call(&hub, "POST", &format!("/v1/sessions/{s}/messages"), Some(&alice), None, Some(&json!({"client_msg_id": "ok", "text": "hi"}))).await;
+    let (status, _) = call(
+        &hub,
+        "POST",
+        &format!("/v1/sessions/{s}/messages"),
+        Some(&alice),
+        None,
+        Some(&json!({"client_msg_id": "ok", "text": "hi"})),
+    )
+    .await;
     assert_eq!(status, 200);
 }
 
@@ -209,7 +381,10 @@ async fn a_flood_from_one_user_does_not_slow_another_users_stream() {
     })
     .await;
     let (alice, bob) = (token("alice"), token("bob"));
-    let (sa, sb) = (create_session(&hub, &alice).await, create_session(&hub, &bob).await);
+    let (sa, sb) = (
+        create_session(&hub, &alice).await,
+        create_session(&hub, &bob).await,
+    );
     let mut tab = ws_as(&hub, &bob).await;
     tab.join(&sb).await;
     let (quiet, quiet_gap) = timed_run(&mut tab, &sb, "q").await;
@@ -253,12 +428,21 @@ async fn a_flood_from_one_user_does_not_slow_another_users_stream() {
     let statuses = http_flood.await.expect("http flood");
     let throttled = statuses.iter().filter(|s| **s == 429).count();
     eprintln!("quiet run {quiet:?} (gap {quiet_gap:?}); during flood {busy:?} (gap {busy_gap:?}); ws acks {acks}, rate_limited {limited}; http 429s {throttled}/400");
-    assert!(limited > 0 && acks <= 60 + 10, "the message limit cut the flood: {acks} acks");
+    assert!(
+        limited > 0 && acks <= 60 + 10,
+        "the message limit cut the flood: {acks} acks"
+    );
     assert!(throttled > 0, "the HTTP rate cut the flood");
     // 20 deltas every 20 ms is 400 ms; on a shared two-core machine allow generous noise, but
     // far less than what an unthrottled flood of 400 runs and fsyncs would cost.
-    assert!(busy < quiet * 2 + Duration::from_millis(400), "Bob's stream slowed: {busy:?} vs {quiet:?}");
-    assert!(busy_gap < Duration::from_millis(300), "Bob's stream stalled for {busy_gap:?}");
+    assert!(
+        busy < quiet * 2 + Duration::from_millis(400),
+        "Bob's stream slowed: {busy:?} vs {quiet:?}"
+    );
+    assert!(
+        busy_gap < Duration::from_millis(300),
+        "Bob's stream stalled for {busy_gap:?}"
+    );
 }
 
 #[tokio::test]

@@ -30,7 +30,11 @@ struct LoggedHub {
     lines: Arc<Mutex<Vec<String>>>,
 }
 
-fn collect(out: impl AsyncRead + Unpin + Send + 'static, lines: Arc<Mutex<Vec<String>>>, listening: Option<tokio::sync::oneshot::Sender<SocketAddr>>) {
+fn collect(
+    out: impl AsyncRead + Unpin + Send + 'static,
+    lines: Arc<Mutex<Vec<String>>>,
+    listening: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) {
     tokio::spawn(async move {
         let mut listening = listening;
         let mut reader = BufReader::new(out).lines();
@@ -38,7 +42,13 @@ fn collect(out: impl AsyncRead + Unpin + Send + 'static, lines: Arc<Mutex<Vec<St
             if let Ok(v) = serde_json::from_str::<Value>(&line) {
                 if v["fields"]["message"] == "sessionhub listening" {
                     if let Some(tx) = listening.take() {
-                        let _ = tx.send(v["fields"]["addr"].as_str().expect("addr").parse().expect("socket addr"));
+                        let _ = tx.send(
+                            v["fields"]["addr"]
+                                .as_str()
+                                .expect("addr")
+                                .parse()
+                                .expect("socket addr"),
+                        );
                     }
                 }
             }
@@ -49,18 +59,33 @@ fn collect(out: impl AsyncRead + Unpin + Send + 'static, lines: Arc<Mutex<Vec<St
 
 impl LoggedHub {
     /// Start with `RUST_LOG` = `level` (`None`: unset, the default level).
-    async fn start(data_dir: &Path, level: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> LoggedHub {
+    async fn start(
+        data_dir: &Path,
+        level: Option<&str>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> LoggedHub {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub"));
-        cmd.arg("--data-dir").arg(data_dir).args(["--log-format", "json", "--addr", "127.0.0.1:0"]).args(args);
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(["--log-format", "json", "--addr", "127.0.0.1:0"])
+            .args(args);
         cmd.env_remove("RUST_LOG");
         if let Some(l) = level {
             cmd.env("RUST_LOG", l);
         }
-        cmd.envs(env.iter().copied()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn sessionhub");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = tokio::sync::oneshot::channel();
-        collect(child.stdout.take().expect("stdout"), lines.clone(), Some(tx));
+        collect(
+            child.stdout.take().expect("stdout"),
+            lines.clone(),
+            Some(tx),
+        );
         collect(child.stderr.take().expect("stderr"), lines.clone(), None);
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
@@ -76,9 +101,15 @@ impl LoggedHub {
     /// SIGTERM, wait for the exit, and return everything the process wrote.
     async fn stop(mut self) -> String {
         let pid = self.child.id().expect("pid").to_string();
-        let status = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
         assert!(status.success());
-        tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.expect("exit in time").expect("wait");
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("exit in time")
+            .expect("wait");
         // The readers finish once the pipes close.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.lines.lock().expect("lines").join("\n")
@@ -90,33 +121,85 @@ impl LoggedHub {
 async fn conversation(hub: &LoggedHub, token: &str) -> Vec<String> {
     let client = support::http();
     let auth = |r: reqwest::RequestBuilder| r.bearer_auth(token);
-    let session: Value = auth(client.post(hub.url("/v1/sessions"))).json(&json!({})).send().await.expect("create").json().await.expect("json");
+    let session: Value = auth(client.post(hub.url("/v1/sessions")))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
     let s = session["id"].as_str().expect("id").to_owned();
-    let mint = || async { auth(client.post(hub.url("/v1/ws-ticket"))).send().await.expect("ticket").json::<Value>().await.expect("json")["ticket"].as_str().expect("ticket").to_owned() };
+    let mint = || async {
+        auth(client.post(hub.url("/v1/ws-ticket")))
+            .send()
+            .await
+            .expect("ticket")
+            .json::<Value>()
+            .await
+            .expect("json")["ticket"]
+            .as_str()
+            .expect("ticket")
+            .to_owned()
+    };
 
     // WebSocket through a ticket: the canary prompt, answered with the canary completion.
     let t1 = mint().await;
-    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!("ws://{}/v1/ws?ticket={t1}", hub.addr)).expect("request");
-    req.headers_mut().insert("origin", APP_ORIGIN.parse().expect("origin"));
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
-    let mut ws = support::WsClient { ws, events: Vec::new(), keep: true };
+    let mut req = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+        format!("ws://{}/v1/ws?ticket={t1}", hub.addr),
+    )
+    .expect("request");
+    req.headers_mut()
+        .insert("origin", APP_ORIGIN.parse().expect("origin"));
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    let mut ws = support::WsClient {
+        ws,
+        events: Vec::new(),
+        keep: true,
+    };
     ws.join(&s).await;
-    ws.say(&s, "c1", &format!("please repeat {PROMPT_CANARY}")).await;
+    ws.say(&s, "c1", &format!("please repeat {PROMPT_CANARY}"))
+        .await;
     let done = ws.recv_until(|v| v["type"] == "run.completed").await;
-    assert!(done.last().expect("completed")["item"]["text"].as_str().expect("text").contains(COMPLETION_CANARY));
+    assert!(done.last().expect("completed")["item"]["text"]
+        .as_str()
+        .expect("text")
+        .contains(COMPLETION_CANARY));
 
     // SSE with a ticket in the query string, and REST with the header.
     let t2 = mint().await;
-    let resp = client.get(hub.url(&format!("/v1/sessions/{s}/events?ticket={t2}"))).send().await.expect("events");
+    let resp = client
+        .get(hub.url(&format!("/v1/sessions/{s}/events?ticket={t2}")))
+        .send()
+        .await
+        .expect("events");
     assert_eq!(resp.status(), 200);
-    let first = tokio::time::timeout(support::FRAME_TIMEOUT, resp.bytes_stream().next()).await.expect("event in time");
+    let first = tokio::time::timeout(support::FRAME_TIMEOUT, resp.bytes_stream().next())
+        .await
+        .expect("event in time");
     assert!(first.is_some());
-    let items: Value = auth(client.get(hub.url(&format!("/v1/sessions/{s}/items")))).send().await.expect("items").json().await.expect("json");
+    let items: Value = auth(client.get(hub.url(&format!("/v1/sessions/{s}/items"))))
+        .send()
+        .await
+        .expect("items")
+        .json()
+        .await
+        .expect("json");
     assert!(items.to_string().contains(COMPLETION_CANARY));
     // Refused requests carry the canary too: a used ticket and a token with a wrong audience.
-    let used = client.get(hub.url(&format!("/v1/sessions/{s}/events?ticket={t1}"))).send().await.expect("events");
+    let used = client
+        .get(hub.url(&format!("/v1/sessions/{s}/events?ticket={t1}")))
+        .send()
+        .await
+        .expect("events");
     assert_eq!(used.status(), 401);
-    let foreign = auth(client.get(hub.url("/v1/sessions?ticket=oops"))).header("origin", "https://evil.example").send().await.expect("get");
+    let foreign = auth(client.get(hub.url("/v1/sessions?ticket=oops")))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(foreign.status(), 403);
     vec![t1, t2]
 }
@@ -125,13 +208,32 @@ async fn run_logged(level: Option<&str>) -> (String, String, Vec<String>) {
     let up = Upstream::start().await;
     up.push(Reply::text(&["Sure: ", COMPLETION_CANARY, " done."]));
     let dir = tempfile::tempdir().expect("dir");
-    let args = ["--agent", "openai", "--openai-base-url", &up.base_url, "--model", "scripted-model", "--auth-issuer", ISSUER, "--auth-audience", AUDIENCE, "--cors-origins", APP_ORIGIN];
-    let env = [("SESSIONHUB_AUTH_HS256_SECRET", SECRET), ("OPENAI_API_KEY", "sk-scripted")];
+    let args = [
+        "--agent",
+        "openai",
+        "--openai-base-url",
+        &up.base_url,
+        "--model",
+        "scripted-model",
+        "--auth-issuer",
+        ISSUER,
+        "--auth-audience",
+        AUDIENCE,
+        "--cors-origins",
+        APP_ORIGIN,
+    ];
+    let env = [
+        ("SESSIONHUB_AUTH_HS256_SECRET", SECRET),
+        ("OPENAI_API_KEY", "sk-scripted"),
+    ];
     let hub = LoggedHub::start(dir.path(), level, &args, &env).await;
     let token = token("canary-user");
     let tickets = conversation(&hub, &token).await;
     // The upstream saw the prompt: the canary did travel through the hub.
-    assert!(up.requests().iter().any(|r| r.last_user_text().contains(PROMPT_CANARY)));
+    assert!(up
+        .requests()
+        .iter()
+        .any(|r| r.last_user_text().contains(PROMPT_CANARY)));
     (hub.stop().await, token, tickets)
 }
 
@@ -145,12 +247,19 @@ fn assert_absent(logs: &str, what: &str, canary: &str) {
 #[tokio::test]
 async fn canary_prompt_and_completion_are_absent_at_the_default_level_and_tokens_everywhere() {
     let (logs, token, tickets) = run_logged(None).await;
-    assert!(logs.contains("sessionhub listening"), "logs were captured: {logs}");
+    assert!(
+        logs.contains("sessionhub listening"),
+        "logs were captured: {logs}"
+    );
     assert!(logs.contains("bearer tokens required"), "{logs}");
     assert_absent(&logs, "the prompt", PROMPT_CANARY);
     assert_absent(&logs, "the completion", COMPLETION_CANARY);
     assert_absent(&logs, "the token", &token);
-    assert_absent(&logs, "the token's signature", token.rsplit('.').next().expect("signature"));
+    assert_absent(
+        &logs,
+        "the token's signature",
+        token.rsplit('.').next().expect("signature"),
+    );
     assert_absent(&logs, "the secret", SECRET);
     for t in &tickets {
         assert_absent(&logs, "a ticket", t);
@@ -161,9 +270,19 @@ async fn canary_prompt_and_completion_are_absent_at_the_default_level_and_tokens
 async fn canary_token_and_tickets_are_absent_even_at_trace_level() {
     let (logs, token, tickets) = run_logged(Some("trace")).await;
     // Trace really was on (hyper, tokio and our own debug lines show up).
-    assert!(logs.lines().filter(|l| l.contains("\"level\":\"TRACE\"")).count() > 10, "trace logging was not on");
+    assert!(
+        logs.lines()
+            .filter(|l| l.contains("\"level\":\"TRACE\""))
+            .count()
+            > 10,
+        "trace logging was not on"
+    );
     assert_absent(&logs, "the token", &token);
-    assert_absent(&logs, "the token's signature", token.rsplit('.').next().expect("signature"));
+    assert_absent(
+        &logs,
+        "the token's signature",
+        token.rsplit('.').next().expect("signature"),
+    );
     assert_absent(&logs, "the secret", SECRET);
     for t in &tickets {
         assert_absent(&logs, "a ticket", t);
@@ -175,18 +294,29 @@ async fn anonymous_mode_warns_on_loopback_and_refuses_a_public_address() {
     let dir = tempfile::tempdir().expect("dir");
     let hub = LoggedHub::start(dir.path(), None, &[], &[]).await;
     let logs = hub.stop().await;
-    let warn = logs.lines().find(|l| l.contains("anonymous mode")).unwrap_or_else(|| panic!("no warning: {logs}"));
+    let warn = logs
+        .lines()
+        .find(|l| l.contains("anonymous mode"))
+        .unwrap_or_else(|| panic!("no warning: {logs}"));
     assert!(warn.contains("\"level\":\"WARN\""), "{warn}");
 
     // A public address without a key: the binary refuses to start (before binding).
     let out = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub")).arg("--data-dir").arg(dir.path()).args(["--addr", "0.0.0.0:0"]).env_remove("RUST_LOG").output(),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--addr", "0.0.0.0:0"])
+            .env_remove("RUST_LOG")
+            .output(),
     )
     .await
     .expect("exit in time")
     .expect("run");
-    assert!(!out.status.success(), "started on a public address without auth");
+    assert!(
+        !out.status.success(),
+        "started on a public address without auth"
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--allow-anonymous"), "{stderr}");
 
@@ -194,7 +324,10 @@ async fn anonymous_mode_warns_on_loopback_and_refuses_a_public_address() {
     let n = std::sync::atomic::AtomicU32::new(0);
     let cfg = |edit: &dyn Fn(&mut sessionhub::config::Config)| {
         // A data dir each: a built hub keeps its store open.
-        let sub = format!("lib{}", n.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let sub = format!(
+            "lib{}",
+            n.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let mut c = sessionhub::config::Config::for_tests(dir.path().join(sub));
         c.addr = "0.0.0.0:0".parse().expect("addr");
         edit(&mut c);

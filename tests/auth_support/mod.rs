@@ -22,7 +22,10 @@ pub const SECRET: &str = "test-only-secret-0123456789abcdef-0123456789";
 pub const APP_ORIGIN: &str = "https://app.example";
 
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// Valid claims for `sub`, expiring in an hour.
@@ -31,7 +34,11 @@ pub fn claims(sub: &str) -> Value {
 }
 
 pub fn hs256(claims: &Value) -> String {
-    sign(Algorithm::HS256, &EncodingKey::from_secret(SECRET.as_bytes()), claims)
+    sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+        claims,
+    )
 }
 
 pub fn sign(alg: Algorithm, key: &EncodingKey, claims: &Value) -> String {
@@ -54,7 +61,10 @@ pub fn b64url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
         }
@@ -81,10 +91,17 @@ pub async fn start(edit: impl FnOnce(&mut Config)) -> TestHub {
 
 /// Run the `openssl` CLI (tests/auth/setup.sh installs it); fails clearly when it is missing.
 pub fn openssl(args: &[&str]) {
-    let out = std::process::Command::new("openssl").args(args).output().unwrap_or_else(|e| {
-        panic!("the openssl CLI is needed to make test keys ({e}): run tests/auth/setup.sh")
-    });
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("the openssl CLI is needed to make test keys ({e}): run tests/auth/setup.sh")
+        });
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A key pair in PEM files: the private key signs test tokens, the public one goes to the hub.
@@ -120,21 +137,65 @@ pub fn key_pair(dir: &Path, alg: JwtAlg) -> KeyPair {
     let public = dir.join(format!("{name}.pub.pem"));
     let p = private.to_str().expect("path");
     match alg {
-        JwtAlg::Rs256 => openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", p]),
-        _ => openssl(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", p]),
+        JwtAlg::Rs256 => openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            p,
+        ]),
+        _ => openssl(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            p,
+        ]),
     }
-    openssl(&["pkey", "-in", p, "-pubout", "-out", public.to_str().expect("path")]);
-    KeyPair { private_pem: std::fs::read(&private).expect("private key"), public_path: public, alg }
+    openssl(&[
+        "pkey",
+        "-in",
+        p,
+        "-pubout",
+        "-out",
+        public.to_str().expect("path"),
+    ]);
+    KeyPair {
+        private_pem: std::fs::read(&private).expect("private key"),
+        public_path: public,
+        alg,
+    }
 }
 
 /// One HTTP request with optional bearer token and Origin: (status, body as JSON or string).
-pub async fn call(hub: &TestHub, method: &str, path: &str, token: Option<&str>, origin: Option<&str>, body: Option<&Value>) -> (u16, Value) {
+pub async fn call(
+    hub: &TestHub,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    origin: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     let (status, text) = call_raw(hub, method, path, token, origin, body).await;
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Like [`call`], the body as text (an SSE stream is read for its first event only).
-pub async fn call_raw(hub: &TestHub, method: &str, path: &str, token: Option<&str>, origin: Option<&str>, body: Option<&Value>) -> (u16, String) {
+pub async fn call_raw(
+    hub: &TestHub,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    origin: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, String) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut r = http().request(method, hub.url(path));
     if let Some(t) = token {
@@ -144,23 +205,51 @@ pub async fn call_raw(hub: &TestHub, method: &str, path: &str, token: Option<&st
         r = r.header("origin", o);
     }
     if let Some(b) = body {
-        r = r.header("content-type", "application/json").body(b.to_string());
+        r = r
+            .header("content-type", "application/json")
+            .body(b.to_string());
     }
-    let mut resp = tokio::time::timeout(FRAME_TIMEOUT, r.send()).await.expect("answer in time").expect("request");
+    let mut resp = tokio::time::timeout(FRAME_TIMEOUT, r.send())
+        .await
+        .expect("answer in time")
+        .expect("request");
     let status = resp.status().as_u16();
-    let streaming = resp.headers().get("content-type").is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let streaming = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if streaming {
         // Streams stay open: the first chunk is enough to see what was served.
-        let chunk = tokio::time::timeout(FRAME_TIMEOUT, resp.chunk()).await.expect("first event in time");
-        let text = chunk.ok().flatten().map(|c| String::from_utf8_lossy(&c).into_owned()).unwrap_or_default();
+        let chunk = tokio::time::timeout(FRAME_TIMEOUT, resp.chunk())
+            .await
+            .expect("first event in time");
+        let text = chunk
+            .ok()
+            .flatten()
+            .map(|c| String::from_utf8_lossy(&c).into_owned())
+            .unwrap_or_default();
         return (status, text);
     }
-    (status, tokio::time::timeout(FRAME_TIMEOUT, resp.text()).await.expect("body in time").unwrap_or_default())
+    (
+        status,
+        tokio::time::timeout(FRAME_TIMEOUT, resp.text())
+            .await
+            .expect("body in time")
+            .unwrap_or_default(),
+    )
 }
 
 /// Create a session as the token's user; returns its id.
 pub async fn create_session(hub: &TestHub, token: &str) -> String {
-    let (status, body) = call(hub, "POST", "/v1/sessions", Some(token), None, Some(&json!({}))).await;
+    let (status, body) = call(
+        hub,
+        "POST",
+        "/v1/sessions",
+        Some(token),
+        None,
+        Some(&json!({})),
+    )
+    .await;
     assert_eq!(status, 201, "create session: {body}");
     body["id"].as_str().expect("id").to_owned()
 }
@@ -174,14 +263,28 @@ pub async fn ticket(hub: &TestHub, token: &str) -> String {
 
 /// Open `/v1/ws` (plus `query`) with the given headers; `Err(status)` when the upgrade is
 /// refused with an HTTP answer.
-pub async fn ws_open(hub: &TestHub, query: &str, headers: &[(&str, &str)]) -> Result<WsClient, u16> {
-    let mut req = format!("{}{query}", hub.ws_url()).into_client_request().expect("request");
+pub async fn ws_open(
+    hub: &TestHub,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> Result<WsClient, u16> {
+    let mut req = format!("{}{query}", hub.ws_url())
+        .into_client_request()
+        .expect("request");
     for (k, v) in headers {
         let name = HeaderName::from_bytes(k.as_bytes()).expect("header name");
-        req.headers_mut().insert(name, HeaderValue::from_str(v).expect("header value"));
+        req.headers_mut()
+            .insert(name, HeaderValue::from_str(v).expect("header value"));
     }
-    match tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req)).await.expect("handshake in time") {
-        Ok((ws, _)) => Ok(WsClient { ws, events: Vec::new(), keep: true }),
+    match tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req))
+        .await
+        .expect("handshake in time")
+    {
+        Ok((ws, _)) => Ok(WsClient {
+            ws,
+            events: Vec::new(),
+            keep: true,
+        }),
         Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
         Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
     }
@@ -190,7 +293,9 @@ pub async fn ws_open(hub: &TestHub, query: &str, headers: &[(&str, &str)]) -> Re
 /// A WebSocket as `token`'s user (bearer header, no Origin: a non-browser client).
 pub async fn ws_as(hub: &TestHub, token: &str) -> WsClient {
     let auth = format!("Bearer {token}");
-    ws_open(hub, "", &[("authorization", &auth)]).await.expect("upgrade")
+    ws_open(hub, "", &[("authorization", &auth)])
+        .await
+        .expect("upgrade")
 }
 
 /// Wait (bounded) until `cond` holds, polling every 20 ms: for state visible only by asking.
@@ -201,7 +306,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !cond().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
