@@ -241,4 +241,10 @@ async fn a_websocket_closes_with_1008_when_its_token_expires() {
         Some(1008),
         "ticket connection at the token's exp"
     );
+    // A far-future `exp` (year 33658) is served, with no timer overflow.
+    let mut c = claims("alice");
+    c["exp"] = json!(1_000_000_000_000u64);
+    let mut ws = ws_as(&hub, &hs256(&c)).await;
+    ws.send(json!({"type": "ping", "ref": 2})).await;
+    assert_eq!(ws.recv().await["type"], "pong");
 }

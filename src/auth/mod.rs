@@ -103,12 +103,19 @@ impl Principal {
             .map_or(Ok(ConnPermit::free()), |l| l.open_connection(&self.sub))
     }
 
-    /// Time left until the credential expires; `None` when it never does (anonymous).
+    /// Time left until the credential expires; `None` when it never does (anonymous). Capped
+    /// at a year, so an absurd `exp` cannot overflow a timer deadline.
     pub fn time_left(&self) -> Option<Duration> {
         let exp = self.expires_at?;
-        Some(Duration::from_secs(exp).saturating_sub(unix_now()))
+        Some(
+            Duration::from_secs(exp)
+                .saturating_sub(unix_now())
+                .min(MAX_TIME_LEFT),
+        )
     }
 }
+
+const MAX_TIME_LEFT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 fn unix_now() -> Duration {
     SystemTime::now()
@@ -185,7 +192,9 @@ impl Auth {
         let accept = parts.extensions.get::<AcceptTicket>().copied();
         let origin = single_header(parts, header::ORIGIN)?;
         if let Some(o) = origin {
-            let host = single_header(parts, header::HOST)?;
+            // HTTP/2 carries the host in the URI's authority instead of a Host header.
+            let host = single_header(parts, header::HOST)?
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()));
             if !self.origins.allows(o, host) {
                 return Err(AuthRejection::new(HubError::Forbidden(
                     "origin not allowed".into(),
