@@ -10,7 +10,9 @@ const TRANSPORT_KEY = 'sessionhub.transport';
 
 const params = new URLSearchParams(location.search);
 const transport = pickTransport(params.get('transport') || localStorage.getItem(TRANSPORT_KEY));
-const hub = new HubClient({ transport });
+// With authentication on, put a token in localStorage['sessionhub.token'] (this page has no
+// login of its own); hub.js trades it for a WebSocket ticket.
+const hub = new HubClient({ transport, token: localStorage.getItem('sessionhub.token') || null });
 
 let view = null; // the SessionView of the open session
 let connection = { state: 'connecting' };

@@ -12,9 +12,20 @@ export class HubError extends Error {
 
 /** Sessions and items over HTTP (`/v1/sessions...`); HubClient extends it. */
 export class HubRest {
-  constructor(base, headers = {}) {
+  constructor(base, headers = {}, token = null) {
     this.base = base.replace(/\/+$/, '');
     this.headers = headers;
+    this.token = token; // a bearer token (JWT) when the hub has authentication on
+  }
+
+  /** Replaces the bearer token (for example after a refresh); new requests use it. */
+  setToken(token) {
+    this.token = token;
+  }
+
+  /** The configured headers, plus `Authorization` when a token is set. */
+  authHeaders() {
+    return this.token ? { ...this.headers, Authorization: `Bearer ${this.token}` } : { ...this.headers };
   }
 
   /** JSON in, JSON out; a non-2xx answer becomes a HubError with the hub's code. */
@@ -24,7 +35,7 @@ export class HubRest {
       res = await fetch(`${this.base}${path}`, {
         method,
         headers: {
-          ...this.headers,
+          ...this.authHeaders(),
           ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
         },
         body: body !== undefined ? JSON.stringify(body) : undefined,

@@ -42,13 +42,14 @@ const DEFAULTS = {
   cancelTimeoutMs: 10000,
   backoffInitialMs: 300,
   backoffMaxMs: 8000,
-  headers: {}, // extra HTTP headers for REST and SSE (for example Authorization)
+  headers: {}, // extra HTTP headers for REST and SSE
+  token: null, // bearer token: sent on REST and SSE; the WebSocket gets a single-use ticket
 };
 
 export class HubClient extends HubRest {
   constructor(options = {}) {
     const opts = { ...DEFAULTS, ...options };
-    super(opts.url, opts.headers);
+    super(opts.url, opts.headers, opts.token);
     this.opts = opts;
     this.listeners = new Map();
     /** session id -> { since: {epoch, seq} | null, live: bool, stream: SSE handle | null } */
@@ -178,7 +179,27 @@ export class HubClient extends HubRest {
   openWs() {
     this.transport = 'ws';
     this.setState(this.attempt ? 'reconnecting' : 'connecting', { attempt: this.attempt });
-    const link = new WsLink(`${this.base.replace(/^http/, 'ws')}/v1/ws`, {
+    const url = `${this.base.replace(/^http/, 'ws')}/v1/ws`;
+    if (!this.token) {
+      this.openWsLink(url);
+      return;
+    }
+    // Browsers cannot set headers on a WebSocket: trade the token for a single-use ticket.
+    const generation = this.generation;
+    this.http('POST', '/v1/ws-ticket').then(
+      ({ ticket }) => {
+        if (generation === this.generation && !this.closed) this.openWsLink(`${url}?ticket=${encodeURIComponent(ticket)}`);
+      },
+      (err) => {
+        if (generation !== this.generation || this.closed) return;
+        this.emit('error', err);
+        this.scheduleReconnect(`websocket ticket: ${err.message}`);
+      },
+    );
+  }
+
+  openWsLink(url) {
+    const link = new WsLink(url, {
       connectTimeoutMs: this.opts.connectTimeoutMs,
       heartbeatMs: this.opts.heartbeatMs,
       heartbeatTimeoutMs: this.opts.heartbeatTimeoutMs,
@@ -255,7 +276,7 @@ export class HubClient extends HubRest {
   sseSubscribe(session) {
     const sub = this.subs.get(session);
     if (!sub || sub.stream) return;
-    const headers = { ...this.opts.headers };
+    const headers = this.authHeaders();
     // The standard resume header; the hub also accepts ?since= for clients that cannot set it.
     if (sub.since) headers['Last-Event-ID'] = `${sub.since.epoch}:${sub.since.seq}`;
     sub.stream = openSseStream(`${this.base}/v1/sessions/${encodeURIComponent(session)}/events`, {

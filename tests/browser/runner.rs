@@ -62,8 +62,14 @@ pub(crate) struct Scenario {
 
 impl Scenario {
     pub(crate) fn start(name: &str, base_url: &str, deltas: u32) -> Self {
+        Self::start_with_env(name, base_url, deltas, &[])
+    }
+
+    /// As `start`, with extra environment variables for the scenario (for example a token).
+    pub(crate) fn start_with_env(name: &str, base_url: &str, deltas: u32, env: &[(&str, &str)]) -> Self {
         require_setup();
         let mut child = Command::new("node")
+            .envs(env.iter().copied())
             .arg(browser_dir().join("scenarios.mjs"))
             .args([name, base_url])
             .arg(artifacts_dir())

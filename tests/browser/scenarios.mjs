@@ -286,6 +286,29 @@ const scenarios = {
     checkReply(shown, e3, 'fallback page');
     result.blockedUpgradeErrors = checkConsole(errors, (e) => e.page === 'two' && /WebSocket connection to .*\/healthz' failed/.test(e.text));
   },
+
+  // 6. Authentication on: the page trades its bearer token for a single-use WebSocket ticket,
+  //    sends, streams and sees the reply; the token also rides on REST calls.
+  async auth(browser, errors) {
+    const token = process.env.SESSIONHUB_TEST_TOKEN;
+    check(token, 'the test passes SESSIONHUB_TEST_TOKEN');
+    const init = `localStorage.setItem('sessionhub.token', ${JSON.stringify(token)});`;
+    const one = await openPage(browser, 'one', errors, { init });
+    await one.goto(base);
+    await waitConnected(one, 'ws');
+    const id = await newChat(one);
+    const text = 'Does the hub keep my chats private';
+    const expected = expectedReply(text, DELTAS);
+    await sendMessage(one, text);
+    const reply = await waitReply(one, 0, 'complete', finished);
+    checkReply(reply, expected, 'authenticated page');
+    const two = await openPage(browser, 'two', errors, { init });
+    await two.goto(`${base}/#s=${id}`);
+    await waitConnected(two, 'ws');
+    checkReply(await waitReply(two, 0, 'shown from the snapshot', finished), expected, 'second page');
+    await screenshot(one, artifacts, '6-auth-page');
+    result.authConsoleErrors = checkConsole(errors);
+  },
 };
 
 function refused(text) {
