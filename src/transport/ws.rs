@@ -140,19 +140,18 @@ async fn reader(
 ) {
     let close_timeout = state.hub.config().close_timeout();
     let mut deadline: Option<tokio::time::Instant> = None;
+    let mut writer_done = false;
     let mut handler = super::ws_frames::FrameHandler::new(conn.clone(), state);
     loop {
         let next = tokio::select! {
             m = stream.next() => m,
-            changed = closing.changed() => {
-                let writer_gone = changed.is_err();
-                let asked = *closing.borrow();
-                // The earliest deadline wins: a write error (now) beats a handshake wait.
-                let next = if writer_gone { Some(tokio::time::Instant::now()) } else { asked };
-                deadline = match (deadline, next) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
+            changed = closing.changed(), if !writer_done => {
+                // The writer always says how long to keep reading before it ends: the close
+                // handshake's timeout, or now after a write error. The earliest wins.
+                writer_done = changed.is_err();
+                if let Some(at) = *closing.borrow_and_update() {
+                    deadline = Some(deadline.map_or(at, |d| d.min(at)));
+                }
                 continue;
             }
             _ = sleep_until_opt(deadline) => return,

@@ -270,14 +270,17 @@ impl WsClient {
         frames.last().cloned().expect("terminal event")
     }
 
-    /// Read until the close frame; returns its code.
+    /// Read until the close frame, then finish the close handshake (polling on flushes our
+    /// Close reply); returns the hub's close code.
     pub async fn until_close(&mut self) -> Option<u16> {
-        loop {
+        let code = loop {
             match self.next_frame().await {
                 Frame::Json(_) => continue,
-                Frame::Closed(c) => return c.map(|c| u16::from(c.code)),
+                Frame::Closed(c) => break c.map(|c| u16::from(c.code)),
             }
-        }
+        };
+        let _ = tokio::time::timeout(FRAME_TIMEOUT, async { while self.ws.next().await.is_some() {} }).await;
+        code
     }
 }
 
