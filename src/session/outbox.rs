@@ -14,27 +14,36 @@ use tokio::sync::{mpsc, Notify};
 
 use super::event::{Ack, Event, ResumeKind, Snapshot};
 
-/// Something a connection must write, in order.
+/// Something a connection must write, in order. Kept small (the rare, large replies are
+/// boxed): every connection's queue allocates room for a block of these up front.
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A sequenced event (pre-rendered JSON inside).
     Event(Arc<Event>),
     /// The direct reply to `subscribe`; replay events or a snapshot follow it.
-    Subscribed {
-        session: String,
-        epoch: String,
-        head_seq: u64,
-        resume: ResumeKind,
-        reply_ref: Option<Value>,
-    },
+    Subscribed(Box<SubscribedReply>),
     Snapshot(Arc<Snapshot>),
     /// The direct reply to `send`, queued by the actor just before the `message` event.
-    Ack {
-        ack: Ack,
-        reply_ref: Option<Value>,
-    },
+    Ack(Box<AckReply>),
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
+}
+
+/// The `subscribed` reply.
+#[derive(Debug, Clone)]
+pub struct SubscribedReply {
+    pub session: String,
+    pub epoch: String,
+    pub head_seq: u64,
+    pub resume: ResumeKind,
+    pub reply_ref: Option<Value>,
+}
+
+/// The `ack` reply, with the `ref` of the `send` it answers.
+#[derive(Debug, Clone)]
+pub struct AckReply {
+    pub ack: Ack,
+    pub reply_ref: Option<Value>,
 }
 
 impl Outbound {
@@ -46,7 +55,7 @@ impl Outbound {
                 256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>()
             }
             Outbound::Reply(b) => b.len(),
-            Outbound::Subscribed { .. } | Outbound::Ack { .. } => 192,
+            Outbound::Subscribed(_) | Outbound::Ack(_) => 192,
         }
     }
 }
@@ -249,6 +258,16 @@ mod tests {
         assert!(rx.try_recv().is_some());
         assert!(tx.try_push(reply(600)).is_ok());
         assert_eq!(tx.try_push(reply(600)), Err(PushError::Overflow));
+    }
+
+    /// Every connection's queue allocates a block of 32 of these at once: keep them small.
+    #[test]
+    fn outbound_stays_small() {
+        assert!(
+            std::mem::size_of::<Outbound>() <= 40,
+            "{}",
+            std::mem::size_of::<Outbound>()
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use super::actor::Actor;
 use super::event::{now_rfc3339, Ack, EventBody, Item, ItemStatus, Role};
 use super::hub::SendRequest;
 use super::new_id;
-use super::outbox::Outbound;
+use super::outbox::{AckReply, Outbound};
 use super::run::{CancelReason, PendingRun};
 use crate::config::BusyPolicy;
 use crate::error::HubError;
@@ -123,10 +123,10 @@ impl Actor {
     fn push_ack(&self, req: &SendRequest, ack: &Ack) {
         let Some(to) = &req.ack_to else { return };
         if let Some(s) = self.subscribers.iter().find(|s| s.conn_id() == to.conn_id) {
-            let _ = s.outbox.try_push(Outbound::Ack {
+            let _ = s.outbox.try_push(Outbound::Ack(Box::new(AckReply {
                 ack: ack.clone(),
                 reply_ref: to.reply_ref.clone(),
-            });
+            })));
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::actor::Actor;
 use super::event::{Item, ItemStatus, Position, ResumeKind, Snapshot};
-use super::outbox::{Outbound, Subscriber};
+use super::outbox::{Outbound, SubscribedReply, Subscriber};
 use crate::error::HubError;
 use crate::store::ItemRange;
 
@@ -27,13 +27,13 @@ impl Actor {
         } else {
             ResumeKind::Snapshot
         };
-        let mut frames = vec![Outbound::Subscribed {
+        let mut frames = vec![Outbound::Subscribed(Box::new(SubscribedReply {
             session: self.id.clone(),
             epoch: self.record.epoch.clone(),
             head_seq: head,
             resume,
             reply_ref,
-        }];
+        }))];
         match replay_from {
             Some(after) => frames.extend(
                 self.tail

@@ -31,6 +31,7 @@ use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
 use crate::error::HubError;
 use crate::session::event::{EventBody, Position};
+use crate::session::outbox::{AckReply, SubscribedReply};
 use crate::session::{Hub, Outbound, Outbox, OutboxReceiver, SendRequest, Subscriber};
 
 /// Longest accepted `client_msg_id` (the same bound as on the WebSocket).
@@ -129,12 +130,13 @@ async fn events(
 
     let mut extra = Vec::new();
     match tokio::time::timeout(SUBSCRIBED_WAIT, rx.recv()).await {
-        Ok(Some(Outbound::Subscribed {
-            epoch,
-            head_seq,
-            resume,
-            ..
-        })) => {
+        Ok(Some(Outbound::Subscribed(reply))) => {
+            let SubscribedReply {
+                epoch,
+                head_seq,
+                resume,
+                ..
+            } = *reply;
             let resume = serde_json::to_value(resume)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_owned))
@@ -369,10 +371,10 @@ async fn send(
         ack_to: None,
     };
     let ack = state.hub.send(&who, &id, req).await?;
-    let rendered = wire::render(&Outbound::Ack {
+    let rendered = wire::render(&Outbound::Ack(Box::new(AckReply {
         ack,
         reply_ref: None,
-    });
+    })));
     let value: Value =
         serde_json::from_slice(&rendered).map_err(|e| HubError::Internal(e.to_string()))?;
     Ok(Json(value).into_response())

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::error::HubError;
+use crate::session::outbox::{AckReply, SubscribedReply};
 use crate::session::Outbound;
 
 fn with_ref(mut obj: Map<String, Value>, reply_ref: &Option<Value>) -> Value {
@@ -22,9 +23,9 @@ fn to_bytes(v: &Value) -> Bytes {
 pub fn outbound_type(o: &Outbound) -> &'static str {
     match o {
         Outbound::Event(e) => e.body.kind(),
-        Outbound::Subscribed { .. } => "subscribed",
+        Outbound::Subscribed(_) => "subscribed",
         Outbound::Snapshot(_) => "snapshot",
-        Outbound::Ack { .. } => "ack",
+        Outbound::Ack(_) => "ack",
         Outbound::Reply(_) => "reply",
     }
 }
@@ -34,13 +35,14 @@ pub fn render(o: &Outbound) -> Bytes {
     match o {
         Outbound::Event(e) => e.json.clone(),
         Outbound::Reply(b) => b.clone(),
-        Outbound::Subscribed {
-            session,
-            epoch,
-            head_seq,
-            resume,
-            reply_ref,
-        } => {
+        Outbound::Subscribed(r) => {
+            let SubscribedReply {
+                session,
+                epoch,
+                head_seq,
+                resume,
+                reply_ref,
+            } = r.as_ref();
             let mut m = Map::new();
             m.insert("type".into(), "subscribed".into());
             m.insert("session".into(), session.as_str().into());
@@ -56,7 +58,8 @@ pub fn render(o: &Outbound) -> Bytes {
             }
             to_bytes(&v)
         }
-        Outbound::Ack { ack, reply_ref } => {
+        Outbound::Ack(r) => {
+            let AckReply { ack, reply_ref } = r.as_ref();
             let mut v = serde_json::to_value(ack).expect("ack serialises");
             let Value::Object(mut m) = v.take() else {
                 unreachable!("an ack is an object")
