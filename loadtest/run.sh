@@ -16,8 +16,11 @@ if [ ! -f "$src/Cargo.toml" ]; then
     git -C "$repo" archive "$rev" | tar -x -C "$src"
 fi
 export CARGO_TARGET_DIR="$repo/target/bench"
-cargo build --release --manifest-path "$src/Cargo.toml" --bin sessionhub -p sessionhub
-cargo build --release --manifest-path "$src/Cargo.toml" -p loadtest --bins
+# git archive stamps files with the commit time, and cargo's freshness check compares mtimes
+# (not paths): without this touch a binary built from another commit could pass as fresh.
+find "$src" -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -exec touch {} +
+# One invocation for both packages, so features unify once and nothing builds twice.
+cargo build --release --manifest-path "$src/Cargo.toml" -p sessionhub -p loadtest --bins
 export LOADTEST_BIN_DIR="$CARGO_TARGET_DIR/release" LOADTEST_COMMIT="$rev"
 mkdir -p "$repo/loadtest/results"
 exec "$LOADTEST_BIN_DIR/suite" --out "$repo/loadtest/results" --scratch "$repo/loadtest/results/tmp" "$@"
