@@ -36,6 +36,7 @@ async fn cancel_from_another_tab_stops_the_agent_and_keeps_partial_text() {
     assert!(!partial.is_empty());
     let deltas: String = a.events.iter().filter(|e| e["type"] == "run.delta").map(|e| e["text"].as_str().unwrap()).collect();
     assert_eq!(partial, deltas, "partial text equals the deltas fanned out");
+    eprintln!("cancel frame to run.cancelled on both tabs: {took:?}");
     assert!(took < std::time::Duration::from_secs(2), "cancel reached every tab in {took:?}");
     let items = hub.items(&s).await;
     assert_eq!(items[1]["status"], "cancelled");
