@@ -21,6 +21,6 @@ export CARGO_TARGET_DIR="$repo/target/bench"
 find "$src" -type f \( -name '*.rs' -o -name 'Cargo.toml' \) -exec touch {} +
 # One invocation for both packages, so features unify once and nothing builds twice.
 cargo build --release --manifest-path "$src/Cargo.toml" -p sessionhub -p loadtest --bins
-export LOADTEST_BIN_DIR="$CARGO_TARGET_DIR/release" LOADTEST_COMMIT="$rev"
+export LOADTEST_BIN_DIR="$CARGO_TARGET_DIR/release" LOADTEST_COMMIT="$rev" LOADTEST_REPO="$repo"
 mkdir -p "$repo/loadtest/results"
 exec "$LOADTEST_BIN_DIR/suite" --out "$repo/loadtest/results" --scratch "$repo/loadtest/results/tmp" "$@"

@@ -105,6 +105,8 @@ pub struct FanoutResult {
     pub connect_failures: u64,
     pub bad_frames: u64,
     pub runs_completed: u64,
+    /// Acks the drivers received for their sends (WebSocket drivers).
+    pub acks: u64,
     pub text_checked: u64,
     pub text_mismatches: u64,
     pub tabs_done: u64,
@@ -186,7 +188,7 @@ pub fn run(plan: &FanoutPlan) -> Result<FanoutResult> {
     let threads = plan.threads.max(1);
     let (tl_tx, tl_rx) = watch::channel::<Option<Timeline>>(None);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<bool>();
-    let mut handles = Vec::new();
+    let mut handles: Vec<std::thread::JoinHandle<Stats>> = Vec::new();
     for t in 0..threads {
         let mine: Vec<TabSpec> = all
             .iter()
@@ -230,21 +232,32 @@ pub fn run(plan: &FanoutPlan) -> Result<FanoutResult> {
     };
     let pid = plan.server_pid.unwrap_or(0);
     let own = [pid, std::process::id()];
+    let mut stats = Stats::new(plan.sessions);
+    let mut join = |handles: Vec<std::thread::JoinHandle<Stats>>| -> Result<()> {
+        for h in handles {
+            let s = h.join().map_err(|_| anyhow!("loader thread panicked"))?;
+            stats.merge(&s);
+        }
+        Ok(())
+    };
+    // With a run count to wait for, tabs leave once they saw it, and the window ends there
+    // (the plan's duration is then only the upper bound).
+    let early = plan.expect_runs.is_some();
     if !timeline.abort {
         std::thread::sleep((now + ws_off).saturating_duration_since(Instant::now()));
         let a = Edge::take(pid);
         result.rss_kb_start = procfs::rss_kb(pid).unwrap_or(0);
-        std::thread::sleep((now + we_off).saturating_duration_since(Instant::now()));
+        if early {
+            join(std::mem::take(&mut handles))?;
+        } else {
+            std::thread::sleep((now + we_off).saturating_duration_since(Instant::now()));
+        }
         let b = Edge::take(pid);
         result.rss_kb_end = procfs::rss_kb(pid).unwrap_or(0);
         result.cpu = WindowCpu::between(&a, &b, &own);
         result.contaminated = quiet::contaminated(&result.cpu);
     }
-    let mut stats = Stats::new(plan.sessions);
-    for h in handles {
-        let s = h.join().map_err(|_| anyhow!("loader thread panicked"))?;
-        stats.merge(&s);
-    }
+    join(handles)?;
     if timeline.abort {
         bail!(
             "only {ok} of {total} tabs subscribed within {:?} ({failed} failed): {:?}",
@@ -319,12 +332,17 @@ fn fill(r: &mut FanoutResult, plan: &FanoutPlan, s: &mut Stats) {
     r.rate = plan.rate;
     r.sse = plan.sse;
     r.offered_per_s = plan.rate * (plan.sessions * plan.tabs) as f64;
+    let window_s = if plan.expect_runs.is_some() {
+        r.cpu.seconds
+    } else {
+        plan.duration.as_secs_f64()
+    };
     r.produced_rate =
-        s.produced_in_window() as f64 / plan.duration.as_secs_f64() / plan.sessions.max(1) as f64;
+        s.produced_in_window() as f64 / window_s.max(1e-3) / plan.sessions.max(1) as f64;
     r.expected = s.expected_in_window();
     r.delivered = s.delivered_in_window;
     r.loss = r.expected.saturating_sub(r.delivered);
-    r.deliveries_per_s = r.delivered as f64 / plan.duration.as_secs_f64();
+    r.deliveries_per_s = r.delivered as f64 / window_s.max(1e-3);
     r.deliveries_per_cpu_s = if r.cpu.server_cpu_s > 0.0 {
         r.delivered as f64 / r.cpu.server_cpu_s
     } else {
@@ -350,6 +368,7 @@ fn fill(r: &mut FanoutResult, plan: &FanoutPlan, s: &mut Stats) {
     r.connect_failures = s.connect_failures;
     r.bad_frames = s.bad_frames;
     r.runs_completed = s.runs_completed;
+    r.acks = s.acks;
     r.text_checked = s.text_checked;
     r.text_mismatches = s.text_mismatches;
     r.tabs_done = s.tabs_done;

@@ -159,13 +159,28 @@ impl SseReader {
         path: &str,
         last_event_id: Option<&str>,
     ) -> Result<Self> {
-        let mut stream = connect_from(addr, src).await?;
         let resume = last_event_id
             .map(|id| format!("Last-Event-ID: {id}\r\n"))
             .unwrap_or_default();
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
         );
+        Self::start(addr, src, req, path).await
+    }
+
+    /// POST a JSON body whose answer is an event stream (ChatKit); the server closes after it.
+    pub async fn post(addr: SocketAddr, src: IpAddr, path: &str, body: &str) -> Result<Self> {
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\
+             Connection: close\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        Self::start(addr, src, req, path).await
+    }
+
+    async fn start(addr: SocketAddr, src: IpAddr, req: String, path: &str) -> Result<Self> {
+        let mut stream = connect_from(addr, src).await?;
         stream.write_all(req.as_bytes()).await?;
         let mut raw = BytesMut::with_capacity(4096);
         let head_end = tokio::time::timeout(IO_TIMEOUT, async {
@@ -185,7 +200,7 @@ impl SseReader {
         let head = String::from_utf8_lossy(&raw[..head_end]).to_string();
         let status = parse_status(&head)?;
         if status != 200 {
-            bail!("GET {path}: HTTP {status}");
+            bail!("{path}: HTTP {status}");
         }
         raw.advance(head_end + 4);
         let chunked = is_chunked(&head).then(Dechunker::default);
@@ -218,6 +233,10 @@ impl SseReader {
                     continue;
                 }
                 return Ok(Some(ev));
+            }
+            // A chunked body ends with its zero-size chunk, whether or not the server closes.
+            if self.chunked.as_ref().is_some_and(|d| d.done) {
+                return Ok(None);
             }
             if self.stream.read_buf(&mut self.raw).await? == 0 {
                 return Ok(None);

@@ -6,6 +6,7 @@
 //! - `suite` and `report`: scenarios S1-S8 against both servers, and the markdown report.
 
 pub mod ceiling;
+pub mod chatkit;
 pub mod fanout;
 pub mod http;
 pub mod idle;

@@ -16,6 +16,9 @@ pub enum Kind {
         durable: bool,
     },
     Ceiling,
+    /// The official ChatKit Python server (`openai-chatkit` over uvicorn), for the ChatKit
+    /// side by side only.
+    ChatkitPy,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             Kind::Hub { durable: true } => "hub",
             Kind::Hub { durable: false } => "hub (durability off)",
             Kind::Ceiling => "ceiling",
+            Kind::ChatkitPy => "chatkit-python",
         }
     }
 }
@@ -33,6 +37,21 @@ impl Kind {
 pub struct Script {
     pub deltas: usize,
     pub delay: Duration,
+    /// Stamp deltas with their production time (off for the ChatKit comparison, so both
+    /// servers send the same text).
+    pub stamp: bool,
+}
+
+/// The checkout that holds the test venvs (`run.sh` builds from an export without them).
+pub fn repo_dir() -> PathBuf {
+    std::env::var_os("LOADTEST_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+}
+
+/// The ChatKit peer's interpreter: the venv tests/chatkit/setup.sh installs.
+pub fn chatkit_python() -> PathBuf {
+    repo_dir().join("tests/chatkit/.venv/bin/python")
 }
 
 /// A running server. Killed on drop.
@@ -89,10 +108,12 @@ impl Server {
                     .arg(&data)
                     .args(["--scripted-deltas", &script.deltas.to_string()])
                     .args(hub_delay_args(&bin, script.delay))
-                    .arg("--scripted-stamp")
                     .args(["--durability", if durable { "on" } else { "off" }])
                     // Per-event logs would measure the logger; warnings still show.
                     .env("RUST_LOG", "warn");
+                if script.stamp {
+                    c.arg("--scripted-stamp");
+                }
                 (c, Some(data))
             }
             Kind::Ceiling => {
@@ -100,6 +121,14 @@ impl Server {
                 c.args(["--listen", &addr.to_string()])
                     .args(["--scripted-deltas", &script.deltas.to_string()])
                     .args(["--scripted-delay-us", &script.delay.as_micros().to_string()]);
+                (c, None)
+            }
+            Kind::ChatkitPy => {
+                let mut c = Command::new(chatkit_python());
+                c.arg(repo_dir().join("loadtest/peers/chatkit_peer.py"))
+                    .args(["--port", &port.to_string()])
+                    .args(["--deltas", &script.deltas.to_string()])
+                    .args(["--delay-ms", &script.delay.as_millis().to_string()]);
                 (c, None)
             }
         };

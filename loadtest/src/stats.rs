@@ -82,6 +82,8 @@ pub struct Stats {
     /// Slow tabs the server closed with 4008.
     pub slow_cut: u64,
     pub pongs: u64,
+    /// Acks for the drivers' sends.
+    pub acks: u64,
     /// Error codes received, and unexpected close reasons, with counts.
     pub errors: BTreeMap<String, u64>,
     pub closes: BTreeMap<String, u64>,
@@ -114,6 +116,7 @@ impl Stats {
             slow_tabs: 0,
             slow_cut: 0,
             pongs: 0,
+            acks: 0,
             errors: BTreeMap::new(),
             closes: BTreeMap::new(),
             sessions: vec![SessionWindow::default(); sessions],
@@ -151,6 +154,7 @@ impl Stats {
         self.slow_tabs += o.slow_tabs;
         self.slow_cut += o.slow_cut;
         self.pongs += o.pongs;
+        self.acks += o.acks;
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::chatkit::{self, ChatkitPlan, ChatkitResult};
 use crate::fanout::{self, FanoutPlan, FanoutResult};
 use crate::idle::{self, IdlePlan, IdleResult};
 use crate::quiet::{self, QuietWait};
@@ -39,13 +40,30 @@ pub struct Record {
     pub quiet: Option<QuietWait>,
     pub fanout: Option<FanoutResult>,
     pub idle: Option<IdleResult>,
+    pub chatkit: Option<ChatkitResult>,
     pub error: Option<String>,
     pub retried: bool,
 }
 
 impl Record {
+    fn new(scenario: &str, point: &str, server: &str, rep: usize) -> Self {
+        Record {
+            scenario: scenario.into(),
+            point: point.into(),
+            server: server.into(),
+            rep,
+            quiet: None,
+            fanout: None,
+            idle: None,
+            chatkit: None,
+            error: None,
+            retried: false,
+        }
+    }
+
     pub fn contaminated(&self) -> bool {
         self.fanout.as_ref().is_some_and(|f| f.contaminated)
+            || self.chatkit.as_ref().is_some_and(|c| c.contaminated)
     }
 }
 
@@ -159,6 +177,9 @@ impl Suite {
         for pt in points {
             self.fanout_point(&pt, &[Kind::Hub { durable: true }, Kind::Ceiling]);
         }
+        if self.wants("CK") {
+            self.chatkit_points();
+        }
         if self.wants("S5") {
             for pt in [
                 p("S5", "S3 rate 100".into(), s3, 10, 100.0, reps),
@@ -178,6 +199,7 @@ impl Suite {
         let script = Script {
             deltas: per_run,
             delay: Duration::from_secs_f64(1.0 / pt.rate),
+            stamp: true,
         };
         (script, messages)
     }
@@ -238,17 +260,7 @@ impl Suite {
             kind.label(),
             rep + 1
         ));
-        let mut rec = Record {
-            scenario: pt.scenario.into(),
-            point: pt.name.clone(),
-            server: kind.label().into(),
-            rep,
-            quiet: None,
-            fanout: None,
-            idle: None,
-            error: None,
-            retried: false,
-        };
+        let mut rec = Record::new(pt.scenario, &pt.name, kind.label(), rep);
         let server = match Server::start(kind, port, script, &self.cfg.scratch) {
             Ok(s) => s,
             Err(e) => {
@@ -294,20 +306,11 @@ impl Suite {
         for kind in [Kind::Hub { durable: true }, Kind::Ceiling] {
             let port = self.next_port();
             self.log(&format!("{scenario} {name} {steps:?} on {}", kind.label()));
-            let mut rec = Record {
-                scenario: scenario.into(),
-                point: name.into(),
-                server: kind.label().into(),
-                rep: 0,
-                quiet: None,
-                fanout: None,
-                idle: None,
-                error: None,
-                retried: false,
-            };
+            let mut rec = Record::new(scenario, name, kind.label(), 0);
             let script = Script {
                 deltas: 1,
                 delay: Duration::from_millis(10),
+                stamp: true,
             };
             match Server::start(kind, port, script, &self.cfg.scratch) {
                 Ok(server) => {
@@ -330,6 +333,71 @@ impl Suite {
                 Err(e) => rec.error = Some(format!("{e:#}")),
             }
             self.records.push(rec);
+        }
+    }
+}
+
+impl Suite {
+    /// The ChatKit side by side (issue bullet): the hub's `/chatkit` against the official
+    /// ChatKit Python server, same scripted reply without stamps, N concurrent streams.
+    fn chatkit_points(&mut self) {
+        let q = self.cfg.quick;
+        let points: [(&str, usize, u64); 2] = [
+            (
+                "100 streams, as fast as possible",
+                if q { 20 } else { 100 },
+                0,
+            ),
+            ("1000 streams x 20 deltas/s", if q { 100 } else { 1000 }, 50),
+        ];
+        if !crate::server::chatkit_python().exists() {
+            let mut rec = Record::new("CK", "ChatKit side by side", "chatkit-python", 0);
+            rec.error = Some(format!(
+                "skipped: {} is missing (bash tests/chatkit/setup.sh installs it)",
+                crate::server::chatkit_python().display()
+            ));
+            self.log(rec.error.as_deref().unwrap_or(""));
+            self.records.push(rec);
+            return;
+        }
+        for (name, streams, delay_ms) in points {
+            for kind in [Kind::Hub { durable: true }, Kind::ChatkitPy] {
+                let port = self.next_port();
+                self.log(&format!("CK {name} on {}", kind.label()));
+                let mut rec = Record::new("CK", name, kind.label(), 0);
+                let script = Script {
+                    deltas: 200,
+                    delay: Duration::from_millis(delay_ms),
+                    stamp: false,
+                };
+                match Server::start(kind, port, script, &self.cfg.scratch) {
+                    Ok(server) => {
+                        rec.quiet = Some(self.quiet(server.pid));
+                        let (w, d, dr) = self.timing();
+                        let plan = ChatkitPlan {
+                            addr: server.addr,
+                            server_pid: Some(server.pid),
+                            streams,
+                            warmup: w,
+                            duration: d,
+                            drain: dr,
+                        };
+                        match chatkit::run(&plan) {
+                            Ok(r) => {
+                                self.log(&format!(
+                                    "  {:.0} deltas/s, {:.2} server cores, {:.0} deltas per CPU-s, {} turns, {} errors{}",
+                                    r.deltas_per_s, r.cpu.server_cores, r.deltas_per_cpu_s, r.turns, r.errors,
+                                    if r.contaminated { " CONTAMINATED" } else { "" }
+                                ));
+                                rec.chatkit = Some(r);
+                            }
+                            Err(e) => rec.error = Some(format!("{e:#}")),
+                        }
+                    }
+                    Err(e) => rec.error = Some(format!("{e:#}")),
+                }
+                self.records.push(rec);
+            }
         }
     }
 }

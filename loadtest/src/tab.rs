@@ -78,6 +78,10 @@ pub struct TabState {
     pub subscribed: bool,
     /// The code of the last `error` reply, for the subscribe step to see.
     pub last_error: Option<String>,
+    /// A driver's sends not acknowledged yet: after a reconnect they are sent again with the
+    /// same `client_msg_id` (the protocol makes that idempotent), as a real client must, since
+    /// the hub may drop frames it had not read when the old connection closed.
+    pub unacked: Vec<String>,
     window: (u64, u64),
     session: usize,
 }
@@ -91,6 +95,7 @@ impl TabState {
             runs: 0,
             subscribed: false,
             last_error: None,
+            unacked: Vec::new(),
             window: (u64::MAX, u64::MAX),
             session,
         }
@@ -149,6 +154,12 @@ impl TabState {
                     self.last_error = Some(code.to_owned());
                 }
                 "pong" => st.pongs += 1,
+                "ack" => {
+                    st.acks += 1;
+                    if let Some(id) = f.client_msg_id.as_deref() {
+                        self.unacked.retain(|u| u != id);
+                    }
+                }
                 _ => {}
             }
             return;

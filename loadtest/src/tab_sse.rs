@@ -94,7 +94,12 @@ pub async fn run(spec: TabSpec, ctx: Ctx) {
                 drive(&spec, &ctx).await;
             }
             ev = reader.next_event() => match ev {
-                Ok(Some(ev)) => state.on_frame(&ev.data, &ev.event, &ctx),
+                Ok(Some(ev)) => {
+                    state.on_frame(&ev.data, &ev.event, &ctx);
+                    if ctx.expect_runs.is_some_and(|n| state.runs >= n) {
+                        break;
+                    }
+                }
                 Ok(None) => {
                     ctx.stats.borrow_mut().count_close("sse eof".to_owned());
                     break;

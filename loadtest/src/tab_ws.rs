@@ -123,20 +123,18 @@ pub async fn run(spec: TabSpec, ctx: Ctx) {
             _ = &mut stop => break,
             _ = &mut send_at, if pending_send => {
                 pending_send = false;
-                for k in 0..ctx.messages {
-                    let frame = wire::send(&spec.session_id, &tab::client_msg_id(&spec, k), wire::USER_TEXT);
-                    if ws.feed(Message::text(frame)).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = ws.flush().await;
+                state.unacked = (0..ctx.messages).map(|k| tab::client_msg_id(&spec, k)).collect();
+                send_unacked(&mut ws, &spec, &state).await;
             }
             _ = &mut churn, if next_churn.is_some() => {
                 let _ = ws.close(None).await;
                 let since = state.since();
                 ctx.stats.borrow_mut().reconnects += 1;
                 match join(&spec, &ctx, &mut state, since).await {
-                    Ok(w) => ws = w,
+                    Ok(w) => {
+                        ws = w;
+                        send_unacked(&mut ws, &spec, &state).await;
+                    }
                     Err(e) => {
                         let mut st = ctx.stats.borrow_mut();
                         st.reconnect_failures += 1;
@@ -150,7 +148,12 @@ pub async fn run(spec: TabSpec, ctx: Ctx) {
                 churn.as_mut().reset(next.unwrap_or(far).into());
             }
             msg = ws.next() => match msg {
-                Some(Ok(Message::Text(t))) => state.on_frame(t.as_str(), "", &ctx),
+                Some(Ok(Message::Text(t))) => {
+                    state.on_frame(t.as_str(), "", &ctx);
+                    if ctx.expect_runs.is_some_and(|n| state.runs >= n) {
+                        break;
+                    }
+                }
                 Some(Ok(Message::Close(f))) => {
                     let code = f.map(|f| u16::from(f.code)).unwrap_or(1005);
                     ctx.stats.borrow_mut().count_close(format!("server closed {code}"));
@@ -169,6 +172,17 @@ pub async fn run(spec: TabSpec, ctx: Ctx) {
         }
     }
     state.finish(&spec, &ctx);
+}
+
+/// Send (again) every message of this driver that has no ack yet.
+async fn send_unacked(ws: &mut Ws, spec: &TabSpec, state: &TabState) {
+    for id in &state.unacked {
+        let frame = wire::send(&spec.session_id, id, wire::USER_TEXT);
+        if ws.feed(Message::text(frame)).await.is_err() {
+            return;
+        }
+    }
+    let _ = ws.flush().await;
 }
 
 /// S7: do not read until the end, then look (bounded) for the hub's 4008 close.

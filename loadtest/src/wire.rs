@@ -27,6 +27,8 @@ pub struct InFrame<'a> {
     pub message: Option<Cow<'a, str>>,
     #[serde(default)]
     pub item: Option<ItemText>,
+    #[serde(default, borrow)]
+    pub client_msg_id: Option<Cow<'a, str>>,
 }
 
 /// The text of an item in `run.completed`, to check it equals the concatenated deltas.
