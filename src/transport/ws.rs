@@ -34,8 +34,9 @@ pub(crate) const CLOSE_POLICY: u16 = 1008;
 
 /// Frames the writer sends in one batch before flushing.
 const BATCH: usize = 64;
-/// Reads are small: tungstenite's 128 KiB default is the largest per-tab memory cost.
-const READ_BUFFER: usize = 4096;
+/// Reads are small: tungstenite's 128 KiB default is the largest per-tab memory cost, and
+/// client frames are small (a 64 KiB message takes 32 reads).
+const READ_BUFFER: usize = 2048;
 /// Writes accumulate up to this before going to the socket even without a flush.
 const WRITE_BUFFER: usize = 16 * 1024;
 
@@ -109,7 +110,17 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
         close_rx,
         closing_tx,
     );
-    let reader = reader(stream, conn.clone(), state.clone(), close_tx, closing_rx);
+    // The reader is its own task: joined with the writer in one task, every outbound batch
+    // also polled the reader, and each such poll re-zeroes tungstenite's read buffer (found by
+    // profiling the S4 load scenario).
+    let reader = tokio::spawn(reader(
+        stream,
+        conn.clone(),
+        state.clone(),
+        close_tx,
+        closing_rx,
+    ));
+    let reader_abort = reader.abort_handle();
     // A peer that stops reading cannot even take our Close: drop it `close_timeout` after its
     // queue overflowed.
     let hard_stop = async {
@@ -118,8 +129,14 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
     };
     tokio::pin!(writer);
     tokio::select! {
-        _ = async { tokio::join!(&mut writer, reader) } => {}
-        _ = hard_stop => tracing::info!(conn_id = outbox.conn_id(), "slow consumer dropped without close handshake"),
+        _ = async {
+            (&mut writer).await;
+            let _ = reader.await;
+        } => {}
+        _ = hard_stop => {
+            reader_abort.abort();
+            tracing::info!(conn_id = outbox.conn_id(), "slow consumer dropped without close handshake");
+        }
     }
     let subs: Vec<String> = conn.subs.lock().expect("subs lock").drain().collect();
     for s in subs {
