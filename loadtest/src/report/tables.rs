@@ -55,7 +55,7 @@ pub(super) fn fanout_table(s: &Suite, out: &mut String) {
                 f.p50_ms, f.p99_ms, f.p999_ms, f.cpu.server_cores, f.deliveries_per_cpu_s, f.cpu.loader_cores,
                 f.cpu.other_cores, f.rss_kb_end as f64 / 1024.0, notes.join("; ")
             );
-        } else if r.idle.is_none() {
+        } else if r.idle.is_none() && r.chatkit.is_none() && r.scenario != "CK" {
             let _ = writeln!(out, "| {} | {} | {} | {} | - | - | - | - | - | - | - | - | - | - | - | - | FAILED: {} |", r.scenario, r.point, r.server, r.rep + 1, r.error.as_deref().unwrap_or("?").replace('|', "/"));
         }
     }
