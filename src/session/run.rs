@@ -16,7 +16,7 @@ use super::event::{
 use super::new_id;
 use crate::agent::{AgentChunk, AgentError, AgentRequest, FinishReason};
 use crate::error::HubError;
-use crate::store::{ItemRange, StoredItem, WriteBatch};
+use crate::store::{ItemRange, StoredItem, TextChunk, WriteBatch};
 
 /// Most history items handed to the agent (the agent applies its own budget on top).
 const HISTORY_ITEMS: usize = 200;
@@ -47,8 +47,9 @@ pub(crate) struct ActiveRun {
     ord: u64,
     rx: mpsc::Receiver<RunMsg>,
     task: JoinHandle<()>,
-    /// Text changed since the last checkpoint.
-    dirty: bool,
+    /// Bytes of `item.text` already checkpointed, and how many chunks that took.
+    checkpointed: usize,
+    chunks: u32,
 }
 
 /// Why an active run is cancelled.
@@ -168,7 +169,8 @@ impl Actor {
             ord,
             rx,
             task,
-            dirty: false,
+            checkpointed: 0,
+            chunks: 0,
         });
         self.shared.metrics.runs_active.inc();
         self.emit(EventBody::RunStarted {
@@ -188,7 +190,6 @@ impl Actor {
                     return;
                 }
                 run.item.text.push_str(&text);
-                run.dirty = true;
                 let body = EventBody::RunDelta {
                     run_id: run.run_id.clone(),
                     item_id: run.item.id.clone(),
@@ -221,21 +222,26 @@ impl Actor {
         }
     }
 
-    /// Write the streaming text (no barrier: a crash keeps what the last checkpoint wrote).
+    /// Append the text streamed since the last checkpoint (no barrier: a crash keeps what the
+    /// checkpoints wrote). Appending keeps a checkpoint's cost to the new text: rewriting the
+    /// whole item every time cost about half the hub's CPU at 1000 streaming sessions.
     pub(super) fn checkpoint(&mut self) {
         let Some(run) = self.active.as_mut() else {
             return;
         };
-        if !run.dirty {
+        if run.checkpointed == run.item.text.len() {
             return;
         }
-        run.dirty = false;
+        let chunk = TextChunk {
+            session: self.id.clone(),
+            ord: run.ord,
+            n: run.chunks,
+            text: run.item.text[run.checkpointed..].to_owned(),
+        };
+        run.checkpointed = run.item.text.len();
+        run.chunks += 1;
         let batch = WriteBatch {
-            session: Some(self.record.clone()),
-            items: vec![StoredItem {
-                ord: run.ord,
-                item: run.item.clone(),
-            }],
+            text_chunks: vec![chunk],
             ..Default::default()
         };
         if let Err(e) = self.shared.store.write(batch) {

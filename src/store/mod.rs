@@ -74,12 +74,24 @@ pub struct WriteBatch {
     pub idem: Vec<(String, String, IdemRecord)>,
     /// (session, ord) of items that start streaming: recovered as `interrupted` after a crash.
     pub streaming_started: Vec<(String, u64)>,
-    /// (session, ord) of items that stopped streaming.
+    /// (session, ord) of items that stopped streaming; their text chunks are dropped.
     pub streaming_ended: Vec<(String, u64)>,
+    /// Text a streaming item gained since its last checkpoint (append-only, so a checkpoint
+    /// costs the new text, not the whole reply).
+    pub text_chunks: Vec<TextChunk>,
     /// (session, ord, item id) of items to delete (ChatKit's retry drops later items).
     pub removed_items: Vec<(String, u64, String)>,
     /// (session, item id, kind) of user feedback on items (ChatKit `items.feedback`).
     pub feedback: Vec<(String, String, String)>,
+}
+
+/// A piece of a streaming item's text, `n`-th since the run started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextChunk {
+    pub session: String,
+    pub ord: u64,
+    pub n: u32,
+    pub text: String,
 }
 
 /// Which slice of a session's items to read.

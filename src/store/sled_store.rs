@@ -7,6 +7,7 @@
 //! - `x/{session}\0{item_id}` -> ord (8 bytes BE) : item id to position
 //! - `k/{session}\0{client_msg_id}` -> IdemRecord (JSON)
 //! - `r/{session}\0{ord:016x}` -> () : items streaming right now (crash recovery)
+//! - `c/{session}\0{ord:016x}{n:08x}` -> text : checkpointed text of a streaming item, in order
 //! - `m/clean`, `m/gen` : shutdown marker and store generation
 //!
 //! Durability: sled's `flush` uses `sync_file_range` on Linux, which does not survive power
@@ -54,6 +55,10 @@ fn sep_key(prefix: &str, session: &str, rest: &[u8]) -> Vec<u8> {
 
 fn item_key(session: &str, ord: u64) -> Vec<u8> {
     sep_key("i/", session, format!("{ord:016x}").as_bytes())
+}
+
+fn chunk_prefix(session: &str, ord: u64) -> Vec<u8> {
+    sep_key("c/", session, format!("{ord:016x}").as_bytes())
 }
 
 fn streaming_key(session: &str, ord: u64) -> Vec<u8> {
@@ -159,9 +164,19 @@ impl Store for SledStore {
             // The item key shares the `{session}\0{ord}` suffix.
             let mut ik = b"i/".to_vec();
             ik.extend_from_slice(&k[2..]);
+            // So do the item's checkpointed text chunks: the persisted text is their sum.
+            let mut ck = b"c/".to_vec();
+            ck.extend_from_slice(&k[2..]);
+            let mut text = String::new();
+            for kv in self.db.scan_prefix(&ck) {
+                let (key, chunk) = kv?;
+                text.push_str(&String::from_utf8_lossy(&chunk));
+                batch.remove(key);
+            }
             if let Some(mut item) = self.get_json::<Item>(&ik)? {
                 if item.status == ItemStatus::Streaming {
                     item.status = ItemStatus::Interrupted;
+                    item.text.push_str(&text);
                     batch.insert(ik, serde_json::to_vec(&item)?);
                     interrupted += 1;
                 }
@@ -220,7 +235,7 @@ impl Store for SledStore {
 
     fn delete_session(&self, record: &SessionRecord) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
-        for p in ["i/", "x/", "k/", "r/", "f/"] {
+        for p in ["i/", "x/", "k/", "r/", "f/", "c/"] {
             self.remove_prefix(&mut batch, &sep_key(p, &record.id, b""))?;
         }
         batch.remove(owner_key(record));
@@ -254,6 +269,12 @@ impl Store for SledStore {
         }
         for (session, ord) in &b.streaming_ended {
             batch.remove(streaming_key(session, *ord));
+            self.remove_prefix(&mut batch, &chunk_prefix(session, *ord))?;
+        }
+        for c in &b.text_chunks {
+            let mut k = chunk_prefix(&c.session, c.ord);
+            k.extend_from_slice(format!("{:08x}", c.n).as_bytes());
+            batch.insert(k, c.text.as_bytes());
         }
         for (session, ord, id) in &b.removed_items {
             batch.remove(item_key(session, *ord));
@@ -368,4 +389,119 @@ fn items_session<'a>(b: &'a WriteBatch, _si: &StoredItem) -> StoreResult<&'a str
         .as_ref()
         .map(|s| s.id.as_str())
         .ok_or_else(|| StoreError::Io(std::io::Error::other("item write without session record")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::event::Role;
+    use crate::store::TextChunk;
+
+    fn record(id: &str) -> SessionRecord {
+        SessionRecord {
+            id: id.into(),
+            owner: "u".into(),
+            title: None,
+            metadata: None,
+            created_at: "2026-11-21T00:00:00Z".into(),
+            created_ms: 0,
+            updated_at: "2026-11-21T00:00:00Z".into(),
+            epoch: "e".into(),
+            head_seq: 0,
+            generation: 0,
+            next_ord: 1,
+        }
+    }
+
+    fn streaming(id: &str) -> Item {
+        Item {
+            id: id.into(),
+            role: Role::Assistant,
+            text: String::new(),
+            status: ItemStatus::Streaming,
+            created_at: "2026-11-21T00:00:00Z".into(),
+            client_msg_id: None,
+            run_id: Some("r".into()),
+            reply_to: None,
+            finish_reason: None,
+            usage: None,
+            error_code: None,
+        }
+    }
+
+    fn chunk(n: u32, text: &str) -> TextChunk {
+        TextChunk {
+            session: "s".into(),
+            ord: 0,
+            n,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn recovery_rebuilds_an_interrupted_item_from_its_checkpoint_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path(), true).unwrap();
+            store.recover().unwrap();
+            store
+                .write(WriteBatch {
+                    session: Some(record("s")),
+                    items: vec![StoredItem {
+                        ord: 0,
+                        item: streaming("a"),
+                    }],
+                    streaming_started: vec![("s".into(), 0)],
+                    ..Default::default()
+                })
+                .unwrap();
+            for (n, t) in ["Hel", "lo, ", "world"].iter().enumerate() {
+                store
+                    .write(WriteBatch {
+                        text_chunks: vec![chunk(n as u32, t)],
+                        ..Default::default()
+                    })
+                    .unwrap();
+            }
+            store.close().unwrap();
+        }
+        let store = SledStore::open(dir.path(), true).unwrap();
+        let rec = store.recover().unwrap();
+        assert!(!rec.clean);
+        assert_eq!(rec.interrupted_items, 1);
+        let item = store.get_item("s", 0).unwrap().unwrap();
+        assert_eq!(item.status, ItemStatus::Interrupted);
+        assert_eq!(item.text, "Hello, world");
+        assert_eq!(
+            store.db.scan_prefix(b"c/").count(),
+            0,
+            "chunks are folded in and dropped"
+        );
+        assert_eq!(store.db.scan_prefix(b"r/").count(), 0);
+    }
+
+    #[test]
+    fn finishing_a_run_drops_its_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), false).unwrap();
+        store
+            .write(WriteBatch {
+                text_chunks: vec![chunk(0, "x"), chunk(1, "y")],
+                ..Default::default()
+            })
+            .unwrap();
+        let mut done = streaming("a");
+        done.text = "xy".into();
+        done.status = ItemStatus::Complete;
+        store
+            .write(WriteBatch {
+                session: Some(record("s")),
+                items: vec![StoredItem { ord: 0, item: done }],
+                streaming_ended: vec![("s".into(), 0)],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.db.scan_prefix(b"c/").count(), 0);
+        assert_eq!(store.get_item("s", 0).unwrap().unwrap().text, "xy");
+    }
 }
