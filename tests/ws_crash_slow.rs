@@ -25,9 +25,10 @@ async fn kill9_mid_run_loses_nothing_acknowledged() {
     let a2 = t.say(&s, "k2", "second message").await;
     let a3 = t.say(&s, "k3", "queued message").await;
     assert_eq!(a3["type"], "ack");
-    // Stream long enough for a checkpoint or two.
+    // Stream for about 1.5 s: many 50 ms checkpoints, and sled's own 500 ms flusher has put
+    // some of them on disk before the kill.
     let mut streamed = String::new();
-    while streamed.split(' ').count() < 40 {
+    while streamed.split(' ').count() < 150 {
         let f = t.recv().await;
         if f["type"] == "run.delta" && f["run_id"] == a2["run_id"] {
             streamed.push_str(f["text"].as_str().unwrap());
@@ -54,6 +55,7 @@ async fn kill9_mid_run_loses_nothing_acknowledged() {
     let persisted = items[3]["text"].as_str().unwrap();
     let full = sessionhub::agent::scripted::scripted_reply("second message", 400);
     assert!(full.starts_with(persisted), "interrupted text is a prefix of the reply");
+    assert!(!persisted.is_empty(), "the checkpointed text survived the crash");
     // Resume with the old position: a snapshot under a new epoch; no run is active or queued.
     let mut c = WsClient::connect(&hub.ws_url()).await;
     let sub = c.subscribe(&s, Some((&old_epoch, old_seq))).await;

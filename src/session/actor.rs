@@ -27,6 +27,8 @@ pub(crate) struct Shared {
     pub(crate) agent: Arc<dyn Agent>,
     pub(crate) config: Arc<Config>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Writes streaming text for every actor, off the tokio workers.
+    pub(crate) checkpoints: super::checkpoint::Checkpointer,
 }
 
 pub(crate) struct Actor {

@@ -99,11 +99,13 @@ impl Hub {
         agent: Arc<dyn Agent>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let checkpoints = super::checkpoint::Checkpointer::spawn(&store);
         let shared = Arc::new(Shared {
             store,
             agent,
             config,
             metrics,
+            checkpoints,
         });
         Hub {
             registry: Registry::new(shared),

@@ -2,6 +2,7 @@
 //! This room knows nothing of HTTP or of sled internals; transports reach it through [`Hub`].
 
 mod actor;
+mod checkpoint;
 mod edit;
 pub mod event;
 mod handle;

@@ -238,14 +238,10 @@ impl Actor {
             n: run.chunks,
             text: run.item.text[run.checkpointed..].to_owned(),
         };
-        run.checkpointed = run.item.text.len();
-        run.chunks += 1;
-        let batch = WriteBatch {
-            text_chunks: vec![chunk],
-            ..Default::default()
-        };
-        if let Err(e) = self.shared.store.write(batch) {
-            tracing::error!(session_id = %self.id, error = %e, "checkpoint failed");
+        // Handed to the checkpoint writer; when it is saturated the text waits for the next tick.
+        if self.shared.checkpoints.offer(chunk) {
+            run.checkpointed = run.item.text.len();
+            run.chunks += 1;
         }
     }
 
@@ -256,6 +252,8 @@ impl Actor {
             return;
         };
         run.abort();
+        // No checkpoint of this item may land after the final write removes its chunks.
+        self.shared.checkpoints.settle(&self.id, run.ord).await;
         let batch = WriteBatch {
             session: Some(self.record.clone()),
             items: vec![StoredItem {
