@@ -37,7 +37,11 @@ const BACKLOG: u32 = 4096;
 
 /// Bind a listener with a deep accept backlog.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
@@ -52,7 +56,9 @@ pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
             delay: std::time::Duration::from_millis(config.scripted_delay_ms),
             stamp: config.scripted_stamp,
         })),
-        AgentKind::Openai => Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_config(config)?)),
+        AgentKind::Openai => Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_config(
+            config,
+        )?)),
     }
 }
 
@@ -77,24 +83,40 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
         "store opened"
     );
     let store: Arc<dyn Store> = store;
-    Ok(Hub::new(Arc::new(config), store, agent, Arc::new(Metrics::new())))
+    Ok(Hub::new(
+        Arc::new(config),
+        store,
+        agent,
+        Arc::new(Metrics::new()),
+    ))
 }
 
 /// Serve until `shutdown` completes, then shut down as a protocol: stop accepting, let the
 /// actors drain (runs finish within the drain timeout or end `interrupted`), close connections
 /// with 1012, and record a clean shutdown in the store.
-pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    hub: Hub,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let bound = listener.local_addr()?;
     let auth = Arc::new(auth::Auth::from_config(hub.config(), bound)?);
     auth.log_mode(bound);
     let signals = Signals::default();
-    let state = AppState { hub: hub.clone(), signals: signals.clone(), auth };
+    let state = AppState {
+        hub: hub.clone(),
+        signals: signals.clone(),
+        auth,
+    };
     let app = transport::router(state);
     let stopping = signals.stopping.clone();
     let server = tokio::spawn(
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(stopping.clone().cancelled_owned())
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopping.clone().cancelled_owned())
+        .into_future(),
     );
     shutdown.await;
     tracing::info!("shutting down");
@@ -103,7 +125,10 @@ pub async fn serve(listener: TcpListener, hub: Hub, shutdown: impl Future<Output
     signals.close_conns.cancel();
     signals.tracker.close();
     let grace = hub.config().close_timeout() + std::time::Duration::from_secs(1);
-    if tokio::time::timeout(grace, signals.tracker.wait()).await.is_err() {
+    if tokio::time::timeout(grace, signals.tracker.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the close timeout");
     }
     match tokio::time::timeout(grace, server).await {

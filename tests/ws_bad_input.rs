@@ -48,10 +48,18 @@ async fn bad_frames_get_stable_errors_and_change_nothing() {
         let err = t.recv().await;
         assert_eq!(err["type"], "error", "{frame} -> {err}");
         assert_eq!(err["code"], *code, "{frame} -> {err}");
-        assert_eq!(err.get("ref").cloned().unwrap_or(Value::Null), *reply_ref, "{frame} -> {err}");
+        assert_eq!(
+            err.get("ref").cloned().unwrap_or(Value::Null),
+            *reply_ref,
+            "{frame} -> {err}"
+        );
         assert!(err["message"].as_str().is_some_and(|m| !m.is_empty()));
         let parsed: Option<Value> = serde_json::from_str(frame).ok();
-        if let Some(sess) = parsed.as_ref().and_then(|p| p.get("session")).and_then(Value::as_str) {
+        if let Some(sess) = parsed
+            .as_ref()
+            .and_then(|p| p.get("session"))
+            .and_then(Value::as_str)
+        {
             assert_eq!(err["session"], sess, "errors echo the session");
         }
         // The connection stays usable.
@@ -74,7 +82,9 @@ async fn a_frame_over_64k_closes_with_1009_and_others_are_unaffected() {
     bystander.join(&s).await;
     let mut t = hub.ws().await;
     t.join(&s).await;
-    let huge = json!({"type": "send", "session": s, "client_msg_id": "big", "text": "y".repeat(70_000)}).to_string();
+    let huge =
+        json!({"type": "send", "session": s, "client_msg_id": "big", "text": "y".repeat(70_000)})
+            .to_string();
     t.send_raw(Message::Text(huge.into())).await;
     assert_eq!(t.until_close().await, Some(1009));
     assert!(hub.items(&s).await.is_empty());
@@ -86,22 +96,50 @@ async fn a_frame_over_64k_closes_with_1009_and_others_are_unaffected() {
 async fn rest_bad_input_gets_json_errors() {
     let hub = TestHub::start().await;
     let c = support::http();
-    let r = c.post(hub.url("/v1/sessions")).body("{oops").send().await.unwrap();
+    let r = c
+        .post(hub.url("/v1/sessions"))
+        .body("{oops")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "bad_request");
-    let r = c.post(hub.url("/v1/sessions")).json(&json!({"title": 5})).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+    let r = c
+        .post(hub.url("/v1/sessions"))
+        .json(&json!({"title": 5}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     let (st, body) = hub.get_json("/v1/sessions/ses_nope").await;
     assert_eq!(st, 404);
     assert_eq!(body["error"]["code"], "not_found");
     let s = hub.create_session().await;
-    let (st, body) = hub.get_json(&format!("/v1/sessions/{s}/items?limit=0")).await;
-    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("bad_request")));
-    let (st, _) = hub.get_json(&format!("/v1/sessions/{s}/items?before=itm_nope")).await;
+    let (st, body) = hub
+        .get_json(&format!("/v1/sessions/{s}/items?limit=0"))
+        .await;
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let (st, _) = hub
+        .get_json(&format!("/v1/sessions/{s}/items?before=itm_nope"))
+        .await;
     assert_eq!(st, 400);
     let (st, body) = hub.get_json("/v1/sessions?limit=abc").await;
-    assert_eq!((st, body["error"]["code"].as_str()), (400, Some("bad_request")));
-    let r = c.patch(hub.url(&format!("/v1/sessions/{s}"))).json(&json!({"title": "Renamed"})).send().await.unwrap();
+    assert_eq!(
+        (st, body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = c
+        .patch(hub.url(&format!("/v1/sessions/{s}")))
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["title"], "Renamed");
     let (_, list) = hub.get_json("/v1/sessions").await;

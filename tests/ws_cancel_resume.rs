@@ -23,7 +23,8 @@ async fn cancel_from_another_tab_stops_the_agent_and_keeps_partial_text() {
     b.recv_until(|v| v["type"] == "run.delta").await;
     b.recv_until(|v| v["type"] == "run.delta").await;
     let asked = std::time::Instant::now();
-    b.send(json!({"type": "cancel", "session": s, "run_id": run_id})).await;
+    b.send(json!({"type": "cancel", "session": s, "run_id": run_id}))
+        .await;
     let end_b = b.until_run_end(&run_id).await;
     let end_a = a.until_run_end(&run_id).await;
     let took = asked.elapsed();
@@ -34,17 +35,28 @@ async fn cancel_from_another_tab_stops_the_agent_and_keeps_partial_text() {
     assert_eq!(item["status"], "cancelled");
     let partial = item["text"].as_str().unwrap();
     assert!(!partial.is_empty());
-    let deltas: String = a.events.iter().filter(|e| e["type"] == "run.delta").map(|e| e["text"].as_str().unwrap()).collect();
+    let deltas: String = a
+        .events
+        .iter()
+        .filter(|e| e["type"] == "run.delta")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
     assert_eq!(partial, deltas, "partial text equals the deltas fanned out");
     eprintln!("cancel frame to run.cancelled on both tabs: {took:?}");
-    assert!(took < std::time::Duration::from_secs(2), "cancel reached every tab in {took:?}");
+    assert!(
+        took < std::time::Duration::from_secs(2),
+        "cancel reached every tab in {took:?}"
+    );
     let items = hub.items(&s).await;
     assert_eq!(items[1]["status"], "cancelled");
     assert_eq!(items[1]["text"], partial);
     // No delta of the cancelled run arrives after its terminal event; the next message runs.
     let ack2 = a.say(&s, "c2", "next one").await;
     let frames = a.recv_until(|v| v["type"] == "run.started").await;
-    assert!(frames.iter().all(|f| f["run_id"] != run_id), "stray frames of the cancelled run: {frames:?}");
+    assert!(
+        frames.iter().all(|f| f["run_id"] != run_id),
+        "stray frames of the cancelled run: {frames:?}"
+    );
     let run2 = ack2["run_id"].as_str().unwrap().to_owned();
     b.send(json!({"type": "cancel", "session": s})).await;
     let end2 = a.until_run_end(&run2).await;
@@ -52,7 +64,8 @@ async fn cancel_from_another_tab_stops_the_agent_and_keeps_partial_text() {
     assert_eq!(agent.started.load(Ordering::SeqCst), 2);
     agent.wait_dropped(2).await;
     // Cancelling again: nothing active.
-    b.send(json!({"type": "cancel", "session": s, "ref": "x"})).await;
+    b.send(json!({"type": "cancel", "session": s, "ref": "x"}))
+        .await;
     let err = b.recv_until(|v| v["type"] == "error").await.pop().unwrap();
     assert_eq!(err["code"], "no_active_run");
     assert_eq!(err["ref"], "x");
@@ -83,10 +96,14 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
         support::apply_frame(&mut state_leaver, f);
     }
     let last = leaver.events.last().unwrap().clone();
-    let (epoch, seq) = (last["epoch"].as_str().unwrap().to_owned(), last["seq"].as_u64().unwrap());
+    let (epoch, seq) = (
+        last["epoch"].as_str().unwrap().to_owned(),
+        last["seq"].as_u64().unwrap(),
+    );
     drop(leaver);
     // Let the run go on, then resume.
-    stay.recv_until(|v| v["type"] == "run.delta" && v["seq"].as_u64().unwrap() > seq + 10).await;
+    stay.recv_until(|v| v["type"] == "run.delta" && v["seq"].as_u64().unwrap() > seq + 10)
+        .await;
     let mut back = WsClient::connect(&hub.ws_url()).await;
     let sub = back.subscribe(&s, Some((&epoch, seq))).await;
     assert_eq!(sub["resume"], "replay");
@@ -94,7 +111,10 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
     // Exactly the missed events: contiguous from seq + 1, no duplicate.
     assert_eq!(back.events[0]["seq"].as_u64().unwrap(), seq + 1);
     for w in back.events.windows(2) {
-        assert_eq!(w[1]["seq"].as_u64().unwrap(), w[0]["seq"].as_u64().unwrap() + 1);
+        assert_eq!(
+            w[1]["seq"].as_u64().unwrap(),
+            w[0]["seq"].as_u64().unwrap() + 1
+        );
     }
     for e in &back.events {
         support::apply_frame(&mut state_leaver, e);
@@ -104,7 +124,10 @@ async fn resume_replays_exactly_the_missed_events_or_sends_a_snapshot() {
         support::apply_frame(&mut state_stay, e);
     }
     assert_eq!(end, stay_end);
-    assert_eq!(state_leaver, state_stay, "resumed state equals the state of a tab that never left");
+    assert_eq!(
+        state_leaver, state_stay,
+        "resumed state equals the state of a tab that never left"
+    );
 
     // Foreign epoch and a seq beyond the head: snapshot, consistent with the same state.
     for since in [("other-epoch", 3u64), (epoch.as_str(), 1_000_000)] {

@@ -12,15 +12,35 @@ use tokio::net::TcpSocket;
 #[tokio::test]
 async fn kill9_mid_run_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let hub = BinHub::start(dir.path(), &["--scripted-deltas", "400", "--scripted-delay-ms", "10", "--checkpoint-ms", "50"]).await;
-    let r = support::http().post(hub.url("/v1/sessions")).json(&serde_json::json!({})).send().await.unwrap();
-    let s = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let hub = BinHub::start(
+        dir.path(),
+        &[
+            "--scripted-deltas",
+            "400",
+            "--scripted-delay-ms",
+            "10",
+            "--checkpoint-ms",
+            "50",
+        ],
+    )
+    .await;
+    let r = support::http()
+        .post(hub.url("/v1/sessions"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let s = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut t = WsClient::connect(&hub.ws_url()).await;
     t.join(&s).await;
     // A finished run first: cancel it so it is short, it is "finished" all the same.
     let a1 = t.say(&s, "k1", "first message").await;
     t.recv_until(|v| v["type"] == "run.delta").await;
-    t.send(serde_json::json!({"type":"cancel","session":s})).await;
+    t.send(serde_json::json!({"type":"cancel","session":s}))
+        .await;
     let end1 = t.until_run_end(a1["run_id"].as_str().unwrap()).await;
     let a2 = t.say(&s, "k2", "second message").await;
     let a3 = t.say(&s, "k3", "queued message").await;
@@ -34,18 +54,42 @@ async fn kill9_mid_run_loses_nothing_acknowledged() {
             streamed.push_str(f["text"].as_str().unwrap());
         }
     }
-    let old_epoch = t.events.last().unwrap()["epoch"].as_str().unwrap().to_owned();
+    let old_epoch = t.events.last().unwrap()["epoch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let old_seq = t.events.last().unwrap()["seq"].as_u64().unwrap();
     hub.kill9().await;
 
     let hub = BinHub::start(dir.path(), &[]).await;
-    let r = support::http().get(hub.url(&format!("/v1/sessions/{s}/items"))).send().await.unwrap();
-    let items = r.json::<Value>().await.unwrap()["items"].as_array().unwrap().clone();
-    let summary: Vec<(String, String)> = items.iter().map(|i| (i["role"].as_str().unwrap().into(), i["status"].as_str().unwrap().into())).collect();
+    let r = support::http()
+        .get(hub.url(&format!("/v1/sessions/{s}/items")))
+        .send()
+        .await
+        .unwrap();
+    let items = r.json::<Value>().await.unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let summary: Vec<(String, String)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["role"].as_str().unwrap().into(),
+                i["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
     assert_eq!(
         summary,
-        [("user", "complete"), ("assistant", "cancelled"), ("user", "complete"), ("assistant", "interrupted"), ("user", "complete")]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+        [
+            ("user", "complete"),
+            ("assistant", "cancelled"),
+            ("user", "complete"),
+            ("assistant", "interrupted"),
+            ("user", "complete")
+        ]
+        .map(|(a, b)| (a.to_string(), b.to_string()))
     );
     assert_eq!(items[0]["text"], "first message");
     assert_eq!(items[1]["text"], end1["item"]["text"]);
@@ -54,8 +98,14 @@ async fn kill9_mid_run_loses_nothing_acknowledged() {
     assert_eq!(items[4]["id"], a3["item_id"]);
     let persisted = items[3]["text"].as_str().unwrap();
     let full = sessionhub::agent::scripted::scripted_reply("second message", 400);
-    assert!(full.starts_with(persisted), "interrupted text is a prefix of the reply");
-    assert!(!persisted.is_empty(), "the checkpointed text survived the crash");
+    assert!(
+        full.starts_with(persisted),
+        "interrupted text is a prefix of the reply"
+    );
+    assert!(
+        !persisted.is_empty(),
+        "the checkpointed text survived the crash"
+    );
     // Resume with the old position: a snapshot under a new epoch; no run is active or queued.
     let mut c = WsClient::connect(&hub.ws_url()).await;
     let sub = c.subscribe(&s, Some((&old_epoch, old_seq))).await;
@@ -89,8 +139,17 @@ async fn slow_consumer_is_cut_without_slowing_others() {
     let sock = TcpSocket::new_v4().unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     let stream = sock.connect(hub.addr).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(hub.ws_url(), tokio_tungstenite::MaybeTlsStream::Plain(stream)).await.unwrap();
-    let mut slow = WsClient { ws, events: Vec::new(), keep: true };
+    let (ws, _) = tokio_tungstenite::client_async(
+        hub.ws_url(),
+        tokio_tungstenite::MaybeTlsStream::Plain(stream),
+    )
+    .await
+    .unwrap();
+    let mut slow = WsClient {
+        ws,
+        events: Vec::new(),
+        keep: true,
+    };
     slow.join(&s).await;
     let mut fast = hub.ws().await;
     fast.join(&s).await;
@@ -117,9 +176,19 @@ async fn slow_consumer_is_cut_without_slowing_others() {
     let rss_after = rss_kib();
     // Reading again: the frames queued before the overflow, then close 4008.
     assert_eq!(slow.until_close().await, Some(4008));
-    assert_eq!(hub.metric("sessionhub_slow_consumer_closes_total").await, 1.0);
-    let got = slow.events.iter().filter(|e| e["type"] == "run.delta").count();
-    eprintln!("slow tab got {got} deltas; hub+clients RSS grew {} KiB", rss_after.saturating_sub(rss_before));
+    assert_eq!(
+        hub.metric("sessionhub_slow_consumer_closes_total").await,
+        1.0
+    );
+    let got = slow
+        .events
+        .iter()
+        .filter(|e| e["type"] == "run.delta")
+        .count();
+    eprintln!(
+        "slow tab got {got} deltas; hub+clients RSS grew {} KiB",
+        rss_after.saturating_sub(rss_before)
+    );
     assert!(got < 8_000, "the slow tab was cut off early ({got} deltas)");
     let grew_mib = (rss_after.saturating_sub(rss_before)) / 1024;
     assert!(grew_mib < 48, "hub memory grew by {grew_mib} MiB while streaming 4.5 MB to a stalled tab (the finished item, its event and the
@@ -128,5 +197,11 @@ async fn slow_consumer_is_cut_without_slowing_others() {
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).unwrap().parse().unwrap()
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap()
 }

@@ -16,7 +16,13 @@ fn text_of_deltas(events: &[Value], run_id: &str) -> String {
 fn assert_contiguous(events: &[Value]) {
     for w in events.windows(2) {
         assert_eq!(w[0]["epoch"], w[1]["epoch"]);
-        assert_eq!(w[1]["seq"].as_u64().unwrap(), w[0]["seq"].as_u64().unwrap() + 1, "seqs rise by exactly 1: {} then {}", w[0], w[1]);
+        assert_eq!(
+            w[1]["seq"].as_u64().unwrap(),
+            w[0]["seq"].as_u64().unwrap() + 1,
+            "seqs rise by exactly 1: {} then {}",
+            w[0],
+            w[1]
+        );
     }
 }
 
@@ -52,7 +58,10 @@ async fn three_tabs_see_identical_events() {
     }
     let text = finals[0]["item"]["text"].as_str().unwrap();
     assert_eq!(text, text_of_deltas(&reference, &run_id));
-    assert_eq!(text, sessionhub::agent::scripted::scripted_reply("hello there world", 8));
+    assert_eq!(
+        text,
+        sessionhub::agent::scripted::scripted_reply("hello there world", 8)
+    );
     let items = hub.items(&s).await;
     assert_eq!(items.len(), 2);
     assert_eq!(items[1]["text"], text);
@@ -113,7 +122,10 @@ async fn load_sanity_200_sessions_3_tabs() {
                 assert_eq!(texts.last().unwrap(), &text_of_deltas(&t.events, &run_id));
             }
             assert!(texts.iter().all(|t| *t == texts[0]));
-            assert_eq!(texts[0], sessionhub::agent::scripted::scripted_reply(&msg, 8));
+            assert_eq!(
+                texts[0],
+                sessionhub::agent::scripted::scripted_reply(&msg, 8)
+            );
         }));
     }
     for t in tasks {

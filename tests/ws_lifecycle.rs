@@ -28,7 +28,11 @@ async fn graceful_shutdown_interrupts_drops_queue_closes_1012_and_keeps_epoch() 
         hub.stop_in_place().await;
         hub
     });
-    let cancelled = t.recv_until(|v| v["type"] == "run.cancelled").await.pop().unwrap();
+    let cancelled = t
+        .recv_until(|v| v["type"] == "run.cancelled")
+        .await
+        .pop()
+        .unwrap();
     assert_eq!(cancelled["run_id"], a2["run_id"]);
     assert!(cancelled["item"].is_null());
     let failed = t.until_run_end(a1["run_id"].as_str().unwrap()).await;
@@ -38,7 +42,10 @@ async fn graceful_shutdown_interrupts_drops_queue_closes_1012_and_keeps_epoch() 
     assert_eq!(failed["item"]["status"], "interrupted");
     assert_eq!(t.until_close().await, Some(1012));
     let head = t.events.last().unwrap()["seq"].as_u64().unwrap();
-    let epoch = t.events.last().unwrap()["epoch"].as_str().unwrap().to_owned();
+    let epoch = t.events.last().unwrap()["epoch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     drop(stop.await.unwrap());
 
     let hub = TestHub::start_in(dir.path(), |_| {}).await;
@@ -48,7 +55,11 @@ async fn graceful_shutdown_interrupts_drops_queue_closes_1012_and_keeps_epoch() 
     assert_eq!(items[1]["text"], failed["item"]["text"]);
     let mut c = WsClient::connect(&hub.ws_url()).await;
     let sub = c.subscribe(&s, Some((&epoch, head))).await;
-    assert_eq!(sub["epoch"], epoch.as_str(), "a clean restart keeps the epoch");
+    assert_eq!(
+        sub["epoch"],
+        epoch.as_str(),
+        "a clean restart keeps the epoch"
+    );
     assert_eq!(sub["head_seq"], head);
     assert_eq!(sub["resume"], "replay");
     // The next event continues the same sequence.
@@ -87,7 +98,12 @@ async fn missed_heartbeats_close_with_4001() {
     })
     .await;
     let mut raw = support::raw_ws(hub.addr).await;
-    let code = tokio::time::timeout(std::time::Duration::from_secs(15), support::raw_until_close(&mut raw)).await.expect("closed in time");
+    let code = tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        support::raw_until_close(&mut raw),
+    )
+    .await
+    .expect("closed in time");
     assert_eq!(code, 4001);
 }
 
@@ -102,13 +118,23 @@ async fn client_close_is_answered() {
     let mut c = hub.ws().await;
     c.send(json!({"type": "ping"})).await;
     assert_eq!(c.recv().await["type"], "pong");
-    c.ws.send(Message::Close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() }))).await.unwrap();
-    let reply = tokio::time::timeout(support::FRAME_TIMEOUT, c.ws.next()).await.expect("close reply in time");
+    c.ws.send(Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    })))
+    .await
+    .unwrap();
+    let reply = tokio::time::timeout(support::FRAME_TIMEOUT, c.ws.next())
+        .await
+        .expect("close reply in time");
     match reply {
         Some(Ok(Message::Close(Some(f)))) => assert_eq!(f.code, CloseCode::Normal),
         other => panic!("expected the Close reply, got {other:?}"),
     }
-    assert!(tokio::time::timeout(support::FRAME_TIMEOUT, c.ws.next()).await.expect("end in time").is_none());
+    assert!(tokio::time::timeout(support::FRAME_TIMEOUT, c.ws.next())
+        .await
+        .expect("end in time")
+        .is_none());
 }
 
 /// An idle actor is evicted and reloaded on demand with its epoch; its replay tail is gone, so
@@ -121,7 +147,10 @@ async fn idle_actor_is_evicted_and_reloaded_with_its_epoch() {
     t.join(&s).await;
     let a = t.say(&s, "e", "evict me").await;
     let end = t.until_run_end(a["run_id"].as_str().unwrap()).await;
-    let (epoch, head) = (end["epoch"].as_str().unwrap().to_owned(), end["seq"].as_u64().unwrap());
+    let (epoch, head) = (
+        end["epoch"].as_str().unwrap().to_owned(),
+        end["seq"].as_u64().unwrap(),
+    );
     drop(t);
     // Waiting on the hub's own state, not on time: bounded, no sleep.
     tokio::time::timeout(support::FRAME_TIMEOUT, async {
@@ -135,7 +164,10 @@ async fn idle_actor_is_evicted_and_reloaded_with_its_epoch() {
     let sub = c.subscribe(&s, Some((&epoch, head - 1))).await;
     assert_eq!(sub["epoch"], epoch.as_str());
     assert_eq!(sub["head_seq"], head);
-    assert_eq!(sub["resume"], "snapshot", "the tail did not survive eviction");
+    assert_eq!(
+        sub["resume"], "snapshot",
+        "the tail did not survive eviction"
+    );
     let snap = c.recv().await;
     assert_eq!(snap["items"].as_array().unwrap().len(), 2);
     let sub = c.subscribe(&s, Some((&epoch, head))).await;
@@ -157,7 +189,11 @@ async fn deleting_a_session_ends_its_runs_notifies_and_unsubscribes() {
     let a1 = t.say(&s, "d1", "streaming").await;
     let a2 = t.say(&s, "d2", "queued").await;
     t.recv_until(|v| v["type"] == "run.delta").await;
-    let r = support::http().delete(hub.url(&format!("/v1/sessions/{s}"))).send().await.unwrap();
+    let r = support::http()
+        .delete(hub.url(&format!("/v1/sessions/{s}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 204);
     let frames = t.recv_until(|v| v["type"] == "session.deleted").await;
     let ends: Vec<(&str, bool)> = frames
@@ -165,8 +201,15 @@ async fn deleting_a_session_ends_its_runs_notifies_and_unsubscribes() {
         .filter(|f| f["type"] == "run.cancelled")
         .map(|f| (f["run_id"].as_str().unwrap(), f["item"].is_object()))
         .collect();
-    assert_eq!(ends, [(a2["run_id"].as_str().unwrap(), false), (a1["run_id"].as_str().unwrap(), true)]);
-    t.send(json!({"type": "send", "session": s, "client_msg_id": "z", "text": "hi"})).await;
+    assert_eq!(
+        ends,
+        [
+            (a2["run_id"].as_str().unwrap(), false),
+            (a1["run_id"].as_str().unwrap(), true)
+        ]
+    );
+    t.send(json!({"type": "send", "session": s, "client_msg_id": "z", "text": "hi"}))
+        .await;
     assert_eq!(t.recv().await["code"], "not_found");
     let (st, _) = hub.get_json(&format!("/v1/sessions/{s}")).await;
     assert_eq!(st, 404);

@@ -46,12 +46,22 @@ impl Tab {
     fn absorb(&mut self, f: &Value) {
         if f["type"] == "snapshot" {
             support::apply_frame(&mut self.model, f);
-            self.last = Some((f["epoch"].as_str().unwrap().into(), f["seq"].as_u64().unwrap()));
+            self.last = Some((
+                f["epoch"].as_str().unwrap().into(),
+                f["seq"].as_u64().unwrap(),
+            ));
         } else if is_event(f) {
-            let (epoch, seq) = (f["epoch"].as_str().unwrap().to_owned(), f["seq"].as_u64().unwrap());
+            let (epoch, seq) = (
+                f["epoch"].as_str().unwrap().to_owned(),
+                f["seq"].as_u64().unwrap(),
+            );
             if let Some((le, ls)) = &self.last {
                 assert_eq!(*le, epoch, "epoch is stable without a crash");
-                assert_eq!(seq, ls + 1, "no gap and no duplicate: after {ls} came {seq}");
+                assert_eq!(
+                    seq,
+                    ls + 1,
+                    "no gap and no duplicate: after {ls} came {seq}"
+                );
             }
             support::apply_frame(&mut self.model, f);
             self.last = Some((epoch, seq));
@@ -82,7 +92,11 @@ impl Tab {
 
     /// Read everything queued so far (a ping's pong comes after it).
     async fn sync(&mut self) {
-        self.conn.as_mut().unwrap().send(json!({"type": "ping", "ref": "sync"})).await;
+        self.conn
+            .as_mut()
+            .unwrap()
+            .send(json!({"type": "ping", "ref": "sync"}))
+            .await;
         self.read_until(|f| f["type"] == "pong").await;
     }
 }
@@ -95,11 +109,21 @@ async fn run_case(ops: Vec<Op>) {
     .await;
     let url = hub.ws_url();
     let s = hub.create_session().await;
-    let mut obs = Tab { conn: None, model: Vec::new(), last: None, seen: Vec::new() };
+    let mut obs = Tab {
+        conn: None,
+        model: Vec::new(),
+        last: None,
+        seen: Vec::new(),
+    };
     obs.connect(&url, &s).await;
     let mut tabs: Vec<Tab> = Vec::new();
     for _ in 0..TABS {
-        let mut t = Tab { conn: None, model: Vec::new(), last: None, seen: Vec::new() };
+        let mut t = Tab {
+            conn: None,
+            model: Vec::new(),
+            last: None,
+            seen: Vec::new(),
+        };
         t.connect(&url, &s).await;
         tabs.push(t);
     }
@@ -111,11 +135,18 @@ async fn run_case(ops: Vec<Op>) {
                 let cmid = format!("m{sent}");
                 let f = json!({"type": "send", "session": s, "client_msg_id": cmid, "text": format!("message {sent}"), "ref": cmid});
                 tabs[i].conn.as_mut().unwrap().send(f).await;
-                let reply = tabs[i].read_until(|f| f["type"] == "ack" || f["type"] == "error").await;
+                let reply = tabs[i]
+                    .read_until(|f| f["type"] == "ack" || f["type"] == "error")
+                    .await;
                 assert_eq!(reply["type"], "ack", "{reply}");
             }
             Op::Cancel(i) if tabs[i].conn.is_some() => {
-                tabs[i].conn.as_mut().unwrap().send(json!({"type": "cancel", "session": s})).await;
+                tabs[i]
+                    .conn
+                    .as_mut()
+                    .unwrap()
+                    .send(json!({"type": "cancel", "session": s}))
+                    .await;
                 tabs[i].sync().await;
             }
             Op::Drop(i) => tabs[i].conn = None,
@@ -127,7 +158,15 @@ async fn run_case(ops: Vec<Op>) {
     // Every message's run ends with exactly one terminal event; wait for all of them.
     let done = |t: &Tab| {
         let messages = t.seen.iter().filter(|e| e["type"] == "message").count();
-        let ends = t.seen.iter().filter(|e| e["type"].as_str().is_some_and(|k| matches!(k, "run.completed" | "run.cancelled" | "run.failed"))).count();
+        let ends = t
+            .seen
+            .iter()
+            .filter(|e| {
+                e["type"]
+                    .as_str()
+                    .is_some_and(|k| matches!(k, "run.completed" | "run.cancelled" | "run.failed"))
+            })
+            .count();
         messages == sent && ends == sent
     };
     while !done(&obs) {
@@ -157,16 +196,29 @@ async fn run_case(ops: Vec<Op>) {
         .items(&s)
         .await
         .iter()
-        .map(|i| (i["id"].as_str().unwrap().into(), i["text"].as_str().unwrap().into(), i["status"].as_str().unwrap().into()))
+        .map(|i| {
+            (
+                i["id"].as_str().unwrap().into(),
+                i["text"].as_str().unwrap().into(),
+                i["status"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert_eq!(obs.model, stored);
     for t in &tabs {
         assert_eq!(t.model, obs.model);
     }
     // Each finished reply equals the concatenation of its deltas.
-    for e in obs.seen.iter().filter(|e| e["type"] == "run.completed" || (e["type"] == "run.cancelled" && e["item"].is_object())) {
+    for e in obs.seen.iter().filter(|e| {
+        e["type"] == "run.completed" || (e["type"] == "run.cancelled" && e["item"].is_object())
+    }) {
         let id = &e["item"]["id"];
-        let deltas: String = obs.seen.iter().filter(|d| d["type"] == "run.delta" && d["item_id"] == *id).map(|d| d["text"].as_str().unwrap()).collect();
+        let deltas: String = obs
+            .seen
+            .iter()
+            .filter(|d| d["type"] == "run.delta" && d["item_id"] == *id)
+            .map(|d| d["text"].as_str().unwrap())
+            .collect();
         assert_eq!(e["item"]["text"].as_str().unwrap(), deltas);
     }
 }

@@ -12,8 +12,8 @@ mod ws_frames;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{header, HeaderValue, Method};
 use axum::extract::FromRef;
+use axum::http::{header, HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
@@ -56,9 +56,17 @@ pub fn router(state: AppState) -> Router {
     let cfg = state.hub.config().clone();
     let static_files = Router::new()
         .fallback_service(ServeDir::new(&cfg.static_dir))
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-cache")));
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ));
     Router::new()
-        .route("/v1/ws", get(ws::upgrade).layer(Extension(AcceptTicket { origin_required: true })))
+        .route(
+            "/v1/ws",
+            get(ws::upgrade).layer(Extension(AcceptTicket {
+                origin_required: true,
+            })),
+        )
         .route("/v1/ws-ticket", post(crate::auth::ticket::mint))
         .merge(rest::routes())
         .merge(agui::routes())
@@ -66,27 +74,46 @@ pub fn router(state: AppState) -> Router {
         .merge(sse::routes())
         .with_state(state)
         .merge(static_files)
-        .layer(axum::middleware::from_fn_with_state(cfg.body_timeout(), crate::auth::limits::body_deadline))
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.body_timeout(),
+            crate::auth::limits::body_deadline,
+        ))
         .layer(cors(&cfg.cors_origins))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(cfg.max_body_bytes))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            cfg.max_body_bytes,
+        ))
         .layer(axum::middleware::map_response(too_large_as_json))
 }
 
 /// tower-http answers an oversized body with a plain-text 413: give clients our JSON error.
 async fn too_large_as_json(resp: axum::response::Response) -> axum::response::Response {
-    let json = resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if resp.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && !json {
-        return axum::response::IntoResponse::into_response(crate::error::HubError::TooLarge("the request body is too large".into()));
+        return axum::response::IntoResponse::into_response(crate::error::HubError::TooLarge(
+            "the request body is too large".into(),
+        ));
     }
     resp
 }
 
 /// CORS for cross-origin front ends: exact-match allowlist, never a wildcard.
 fn cors(origins: &[String]) -> CorsLayer {
-    let list: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    let list: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(list))
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allow_headers([
             header::CONTENT_TYPE,
             header::AUTHORIZATION,

@@ -66,7 +66,12 @@ impl Scenario {
     }
 
     /// As `start`, with extra environment variables for the scenario (for example a token).
-    pub(crate) fn start_with_env(name: &str, base_url: &str, deltas: u32, env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with_env(
+        name: &str,
+        base_url: &str,
+        deltas: u32,
+        env: &[(&str, &str)],
+    ) -> Self {
         require_setup();
         let mut child = Command::new("node")
             .envs(env.iter().copied())

@@ -86,7 +86,14 @@ impl TestHub {
             .await
             .expect("serve");
         });
-        TestHub { addr, hub, dir: dir.to_path_buf(), stop: Some(tx), task: Some(task), _tmp: None }
+        TestHub {
+            addr,
+            hub,
+            dir: dir.to_path_buf(),
+            stop: Some(tx),
+            task: Some(task),
+            _tmp: None,
+        }
     }
 
     pub fn ws_url(&self) -> String {
@@ -107,7 +114,10 @@ impl TestHub {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task).await.expect("shutdown in time").expect("serve task");
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("shutdown in time")
+                .expect("serve task");
         }
     }
 
@@ -117,9 +127,17 @@ impl TestHub {
 
     /// Create a session over REST; returns its id.
     pub async fn create_session(&self) -> String {
-        let r = http().post(self.url("/v1/sessions")).json(&json!({})).send().await.expect("POST /v1/sessions");
+        let r = http()
+            .post(self.url("/v1/sessions"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("POST /v1/sessions");
         assert_eq!(r.status(), 201);
-        r.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_owned()
+        r.json::<Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
@@ -130,14 +148,23 @@ impl TestHub {
 
     /// All items of a session, oldest first.
     pub async fn items(&self, session: &str) -> Vec<Value> {
-        let (status, body) = self.get_json(&format!("/v1/sessions/{session}/items?limit=200")).await;
+        let (status, body) = self
+            .get_json(&format!("/v1/sessions/{session}/items?limit=200"))
+            .await;
         assert_eq!(status, 200, "items: {body}");
         body["items"].as_array().expect("items").clone()
     }
 
     /// A number from the Prometheus text at /metrics (sum of all series of that name).
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = http().get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let text = http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         metric_value(&text, name)
     }
 }
@@ -159,7 +186,10 @@ impl Drop for TestHub {
 }
 
 pub fn http() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
 }
 
 /// A WebSocket tab speaking the hub's JSON frames.
@@ -182,11 +212,18 @@ impl WsClient {
             .await
             .expect("connect in time")
             .expect("connect");
-        WsClient { ws, events: Vec::new(), keep: true }
+        WsClient {
+            ws,
+            events: Vec::new(),
+            keep: true,
+        }
     }
 
     pub async fn send(&mut self, v: Value) {
-        self.ws.send(Message::Text(v.to_string().into())).await.expect("send frame");
+        self.ws
+            .send(Message::Text(v.to_string().into()))
+            .await
+            .expect("send frame");
     }
 
     pub async fn send_raw(&mut self, m: Message) {
@@ -203,7 +240,9 @@ impl WsClient {
 
     pub async fn next_frame(&mut self) -> Frame {
         loop {
-            let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next()).await.expect("frame in time");
+            let m = tokio::time::timeout(FRAME_TIMEOUT, self.ws.next())
+                .await
+                .expect("frame in time");
             match m {
                 Some(Ok(Message::Text(t))) => {
                     let v: Value = serde_json::from_str(t.as_str()).expect("hub sends JSON");
@@ -214,7 +253,12 @@ impl WsClient {
                 }
                 Some(Ok(Message::Close(c))) => return Frame::Closed(c),
                 Some(Ok(_)) => continue,
-                Some(Err(e)) => return Frame::Closed(Some(CloseFrame { code: 1006.into(), reason: e.to_string().into() })),
+                Some(Err(e)) => {
+                    return Frame::Closed(Some(CloseFrame {
+                        code: 1006.into(),
+                        reason: e.to_string().into(),
+                    }))
+                }
                 None => return Frame::Closed(None),
             }
         }
@@ -256,7 +300,9 @@ impl WsClient {
     /// Send a message and return its ack.
     pub async fn say(&mut self, session: &str, cmid: &str, text: &str) -> Value {
         self.send(json!({"type": "send", "session": session, "client_msg_id": cmid, "text": text, "ref": cmid})).await;
-        let frames = self.recv_until(|v| v["type"] == "ack" || v["type"] == "error").await;
+        let frames = self
+            .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
+            .await;
         frames.last().cloned().expect("a reply")
     }
 
@@ -264,7 +310,11 @@ impl WsClient {
     pub async fn until_run_end(&mut self, run_id: &str) -> Value {
         let frames = self
             .recv_until(|v| {
-                v["run_id"] == run_id && matches!(v["type"].as_str(), Some("run.completed" | "run.cancelled" | "run.failed"))
+                v["run_id"] == run_id
+                    && matches!(
+                        v["type"].as_str(),
+                        Some("run.completed" | "run.cancelled" | "run.failed")
+                    )
             })
             .await;
         frames.last().cloned().expect("terminal event")
@@ -279,7 +329,10 @@ impl WsClient {
                 Frame::Closed(c) => break c.map(|c| u16::from(c.code)),
             }
         };
-        let _ = tokio::time::timeout(FRAME_TIMEOUT, async { while self.ws.next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(FRAME_TIMEOUT, async {
+            while self.ws.next().await.is_some() {}
+        })
+        .await;
         code
     }
 }
@@ -300,19 +353,31 @@ impl BinHub {
     /// "listening" log line.
     pub async fn start(data_dir: &Path, args: &[&str]) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub"));
-        cmd.arg("--data-dir").arg(data_dir).args(["--log-format", "json"]);
+        cmd.arg("--data-dir")
+            .arg(data_dir)
+            .args(["--log-format", "json"]);
         if !args.contains(&"--addr") {
             cmd.args(["--addr", "127.0.0.1:0"]);
         }
-        cmd.args(args).env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+        cmd.args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
         let mut child = cmd.spawn().expect("spawn sessionhub");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let addr = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.expect("read log") {
-                let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
                 if v["fields"]["message"] == "sessionhub listening" {
-                    return v["fields"]["addr"].as_str().expect("addr").parse::<SocketAddr>().expect("socket addr");
+                    return v["fields"]["addr"]
+                        .as_str()
+                        .expect("addr")
+                        .parse::<SocketAddr>()
+                        .expect("socket addr");
                 }
             }
             panic!("sessionhub exited before listening");
@@ -456,7 +521,11 @@ pub async fn raw_until_close(s: &mut TcpStream) -> u16 {
 pub fn apply_frame(state: &mut Vec<(String, String, String)>, ev: &Value) {
     let upsert = |state: &mut Vec<(String, String, String)>, item: &Value| {
         let id = item["id"].as_str().unwrap().to_owned();
-        let entry = (id.clone(), item["text"].as_str().unwrap().to_owned(), item["status"].as_str().unwrap().to_owned());
+        let entry = (
+            id.clone(),
+            item["text"].as_str().unwrap().to_owned(),
+            item["status"].as_str().unwrap().to_owned(),
+        );
         match state.iter_mut().find(|e| e.0 == id) {
             Some(e) => *e = entry,
             None => state.push(entry),
@@ -469,21 +538,38 @@ pub fn apply_frame(state: &mut Vec<(String, String, String)>, ev: &Value) {
                 upsert(state, it);
             }
             if let Some(ar) = ev["active_run"].as_object() {
-                state.push((ar["item_id"].as_str().unwrap().into(), ar["text"].as_str().unwrap().into(), "streaming".into()));
+                state.push((
+                    ar["item_id"].as_str().unwrap().into(),
+                    ar["text"].as_str().unwrap().into(),
+                    "streaming".into(),
+                ));
             }
         }
-        "message" | "run.completed" | "run.cancelled" | "run.failed" if ev["item"].is_object() => upsert(state, &ev["item"]),
+        "message" | "run.completed" | "run.cancelled" | "run.failed" if ev["item"].is_object() => {
+            upsert(state, &ev["item"])
+        }
         "items.removed" => {
-            let gone: Vec<&str> = ev["item_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+            let gone: Vec<&str> = ev["item_ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap())
+                .collect();
             state.retain(|e| !gone.contains(&e.0.as_str()));
         }
-        "run.started" => state.push((ev["item_id"].as_str().unwrap().into(), String::new(), "streaming".into())),
+        "run.started" => state.push((
+            ev["item_id"].as_str().unwrap().into(),
+            String::new(),
+            "streaming".into(),
+        )),
         "run.delta" => {
             let id = ev["item_id"].as_str().unwrap();
-            let e = state.iter_mut().find(|e| e.0 == id).expect("delta for a known item");
+            let e = state
+                .iter_mut()
+                .find(|e| e.0 == id)
+                .expect("delta for a known item");
             e.1.push_str(ev["text"].as_str().unwrap());
         }
         _ => {}
     }
 }
-
