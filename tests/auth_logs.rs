@@ -28,13 +28,15 @@ struct LoggedHub {
     child: tokio::process::Child,
     addr: SocketAddr,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The stdout and stderr readers; they end when the process's pipes close.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 fn collect(
     out: impl AsyncRead + Unpin + Send + 'static,
     lines: Arc<Mutex<Vec<String>>>,
     listening: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut listening = listening;
         let mut reader = BufReader::new(out).lines();
@@ -54,7 +56,7 @@ fn collect(
             }
             lines.lock().expect("lines").push(line);
         }
-    });
+    })
 }
 
 impl LoggedHub {
@@ -81,17 +83,24 @@ impl LoggedHub {
         let mut child = cmd.spawn().expect("spawn sessionhub");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = tokio::sync::oneshot::channel();
-        collect(
-            child.stdout.take().expect("stdout"),
-            lines.clone(),
-            Some(tx),
-        );
-        collect(child.stderr.take().expect("stderr"), lines.clone(), None);
+        let readers = vec![
+            collect(
+                child.stdout.take().expect("stdout"),
+                lines.clone(),
+                Some(tx),
+            ),
+            collect(child.stderr.take().expect("stderr"), lines.clone(), None),
+        ];
         let addr = tokio::time::timeout(Duration::from_secs(30), rx)
             .await
             .unwrap_or_else(|_| panic!("not listening in time: {:?}", lines.lock().expect("lines")))
             .expect("listening line");
-        LoggedHub { child, addr, lines }
+        LoggedHub {
+            child,
+            addr,
+            lines,
+            readers,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -110,8 +119,13 @@ impl LoggedHub {
             .await
             .expect("exit in time")
             .expect("wait");
-        // The readers finish once the pipes close.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Everything the process wrote is in once both readers have seen their pipe close.
+        for r in std::mem::take(&mut self.readers) {
+            tokio::time::timeout(Duration::from_secs(10), r)
+                .await
+                .expect("log readers finish")
+                .expect("log reader");
+        }
         self.lines.lock().expect("lines").join("\n")
     }
 }
