@@ -25,17 +25,15 @@ use futures::Stream;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::ws_frames::parse_busy;
+use super::ws_frames::parse_send;
 use super::{rest, wire, AppState};
 use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
 use crate::error::HubError;
 use crate::session::event::{EventBody, Position};
 use crate::session::outbox::{AckReply, SubscribedReply};
-use crate::session::{Hub, Outbound, Outbox, OutboxReceiver, SendRequest, Subscriber};
+use crate::session::{Hub, Outbound, Outbox, OutboxReceiver, Subscriber};
 
-/// Longest accepted `client_msg_id` (the same bound as on the WebSocket).
-const MAX_CLIENT_MSG_ID: usize = 256;
 /// The actor queues `subscribed` before it answers; this only guards against a bug there.
 const SUBSCRIBED_WAIT: Duration = Duration::from_secs(5);
 
@@ -331,14 +329,6 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, HubError> {
     })
 }
 
-fn req_str<'a>(m: &'a serde_json::Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
-    match m.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(HubError::BadRequest(format!("`{field}` must be a string"))),
-        None => Err(HubError::BadRequest(format!("missing `{field}`"))),
-    }
-}
-
 /// `POST /v1/sessions/{id}/messages` `{"client_msg_id","text","on_busy"?}` -> the `ack`.
 async fn send(
     State(state): State<AppState>,
@@ -347,29 +337,7 @@ async fn send(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HubError> {
     let m = rest::json_object(&body_bytes(body)?)?;
-    let client_msg_id = req_str(&m, "client_msg_id")?;
-    if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return Err(HubError::BadRequest(format!(
-            "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
-        )));
-    }
-    let text = req_str(&m, "text")?;
-    let on_busy = match m.get("on_busy") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(parse_busy(v)?),
-    };
-    let limit = state.hub.config().max_text_chars;
-    if text.chars().count() > limit {
-        return Err(HubError::TooLarge(format!(
-            "`text` is longer than {limit} characters"
-        )));
-    }
-    let req = SendRequest {
-        client_msg_id: client_msg_id.to_owned(),
-        text: text.to_owned(),
-        on_busy,
-        ack_to: None,
-    };
+    let req = parse_send(&m, state.hub.config().max_text_chars)?;
     let ack = state.hub.send(&who, &id, req).await?;
     let rendered = wire::render(&Outbound::Ack(Box::new(AckReply {
         ack,

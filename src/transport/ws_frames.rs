@@ -203,33 +203,12 @@ impl FrameHandler {
 
     async fn send(&self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
         let session = req_str(obj, "session")?;
-        let client_msg_id = req_str(obj, "client_msg_id")?;
-        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-            return Err(HubError::BadRequest(format!(
-                "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
-            )));
-        }
-        let text = req_str(obj, "text")?;
-        let on_busy = match obj.get("on_busy") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(parse_busy(v)?),
-        };
-        let limit = self.state.hub.config().max_text_chars;
-        if text.chars().count() > limit {
-            return Err(HubError::TooLarge(format!(
-                "`text` is longer than {limit} characters"
-            )));
-        }
+        let mut req = parse_send(obj, self.state.hub.config().max_text_chars)?;
         self.require_subscribed(session)?;
-        let req = SendRequest {
-            client_msg_id: client_msg_id.to_owned(),
-            text: text.to_owned(),
-            on_busy,
-            ack_to: Some(AckTo {
-                conn_id: self.conn.outbox.conn_id(),
-                reply_ref: echo.reply_ref.clone(),
-            }),
-        };
+        req.ack_to = Some(AckTo {
+            conn_id: self.conn.outbox.conn_id(),
+            reply_ref: echo.reply_ref.clone(),
+        });
         // The actor queues the ack on this connection itself, before the `message` event.
         let r = self
             .state
@@ -262,7 +241,37 @@ impl FrameHandler {
     }
 }
 
-fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
+/// The shape of a send, the same on every native transport: `client_msg_id` (1 to 256 bytes),
+/// `text` (at most `max_text_chars`), optional `on_busy`.
+pub(crate) fn parse_send(
+    obj: &Map<String, Value>,
+    max_text_chars: usize,
+) -> Result<SendRequest, HubError> {
+    let client_msg_id = req_str(obj, "client_msg_id")?;
+    if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return Err(HubError::BadRequest(format!(
+            "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
+        )));
+    }
+    let text = req_str(obj, "text")?;
+    let on_busy = match obj.get("on_busy") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_busy(v)?),
+    };
+    if text.chars().count() > max_text_chars {
+        return Err(HubError::TooLarge(format!(
+            "`text` is longer than {max_text_chars} characters"
+        )));
+    }
+    Ok(SendRequest {
+        client_msg_id: client_msg_id.to_owned(),
+        text: text.to_owned(),
+        on_busy,
+        ack_to: None,
+    })
+}
+
+pub(crate) fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
     match obj.get(field) {
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(HubError::BadRequest(format!("`{field}` must be a string"))),
