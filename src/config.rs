@@ -287,38 +287,13 @@ pub struct Config {
     pub body_timeout_secs: u64,
 }
 
-/// A secret that never shows in `Debug` output (the config is logged at start-up).
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for ApiKey {
-    fn from(s: &str) -> Self {
-        ApiKey(s.to_owned())
-    }
-}
-
-impl std::str::FromStr for ApiKey {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(ApiKey(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
-/// A token-verifying secret; never shows in `Debug` output.
+/// A secret (an API key, a token-verifying secret) that never shows in `Debug` output: the
+/// config is logged at start-up.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
+
+/// The upstream model's API key.
+pub type ApiKey = Secret;
 
 impl Secret {
     pub fn expose(&self) -> &str {

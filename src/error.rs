@@ -1,8 +1,6 @@
-//! The hub's error type with stable protocol codes, shared by HTTP, WebSocket and SSE replies.
-
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+//! The hub's error type with stable protocol codes. Every room answers with it; how a code
+//! becomes an HTTP status, a WebSocket error frame or an SSE reply is the transports' business
+//! (`transport/error.rs`).
 
 /// An error a client can see. `code()` is the stable string of PROTOCOL.md.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,22 +49,6 @@ impl HubError {
         }
     }
 
-    pub fn status(&self) -> StatusCode {
-        match self {
-            HubError::BadRequest(_) | HubError::UnknownType(_) => StatusCode::BAD_REQUEST,
-            HubError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            HubError::NotFound(_) => StatusCode::NOT_FOUND,
-            HubError::Forbidden(_) => StatusCode::FORBIDDEN,
-            HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            HubError::NotSubscribed | HubError::Busy | HubError::NoActiveRun => {
-                StatusCode::CONFLICT
-            }
-            HubError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            HubError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     pub fn session_not_found() -> Self {
         HubError::NotFound("no such session".into())
     }
@@ -74,18 +56,5 @@ impl HubError {
     /// The REST body: `{"error":{"code","message"}}`.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({"error": {"code": self.code(), "message": self.to_string()}})
-    }
-}
-
-impl From<crate::store::StoreError> for HubError {
-    fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
-        HubError::Internal("storage failure".into())
-    }
-}
-
-impl IntoResponse for HubError {
-    fn into_response(self) -> Response {
-        (self.status(), Json(self.body())).into_response()
     }
 }

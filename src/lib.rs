@@ -1,8 +1,12 @@
 //! sessionhub: a WebSocket-first real-time session hub for AI agent chat.
 //!
-//! Crate map (dependency rule: `transport -> session -> {store, agent}`):
+//! Crate map (dependency rule: `transport -> session -> {store, agent} -> domain`; `auth`
+//! sits beside the transports; `config`, `error` and `domain` import no other room; checked
+//! by `tests/architecture.rs`):
 //! - [`config`]: typed configuration (clap, env vars).
-//! - [`session`]: one actor per session; [`session::Hub`] is the facade transports use.
+//! - [`domain`]: the types every room shares (ids, items, positions, usage, time).
+//! - [`session`]: one actor per session around a pure state machine; [`session::Hub`] is the
+//!   way in for transports.
 //! - [`store`]: persistence (sled) behind the [`store::Store`] trait.
 //! - [`agent`]: the [`agent::Agent`] trait and its implementations.
 //! - [`transport`]: WebSocket, SSE, ChatKit, AG-UI and REST adapters.
@@ -11,6 +15,7 @@
 pub mod agent;
 pub mod auth;
 pub mod config;
+pub mod domain;
 pub mod error;
 pub mod session;
 pub mod store;

@@ -122,7 +122,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn count_usage(&self, usage: &crate::agent::Usage) {
+    pub fn count_usage(&self, usage: &crate::domain::Usage) {
         for (kind, n) in [
             ("prompt", usage.prompt_tokens),
             ("completion", usage.completion_tokens),

@@ -95,7 +95,9 @@ async fn bad_requests_get_stable_codes_and_change_nothing() {
     );
     let who = Principal::anonymous();
     assert_eq!(
-        hub.hub.feedback(&who, &thread, &reply).expect("feedback"),
+        hub.hub
+            .feedback(who.caller(), &thread, &reply)
+            .expect("feedback"),
         None,
         "partial feedback stored"
     );
@@ -123,7 +125,7 @@ async fn feedback_is_stored() {
     let who = Principal::anonymous();
     assert_eq!(
         hub.hub
-            .feedback(&who, &thread, &reply)
+            .feedback(who.caller(), &thread, &reply)
             .expect("feedback")
             .as_deref(),
         Some("negative")

@@ -181,7 +181,7 @@ async fn retry_after_item_tells_every_tab_what_was_removed() {
     let who = sessionhub::auth::Principal::anonymous();
     let run = hub
         .hub
-        .retry_after(&who, &s, a1["item_id"].as_str().unwrap())
+        .retry_after(who.caller(), &s, a1["item_id"].as_str().unwrap())
         .await
         .unwrap();
     let removed = t

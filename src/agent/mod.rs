@@ -8,28 +8,9 @@
 pub mod openai;
 pub mod scripted;
 
+use crate::domain::Item;
+pub use crate::domain::{FinishReason, Usage};
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
-
-use crate::session::event::Item;
-
-/// Token accounting reported by an upstream model, stored on the assistant item.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
-}
-
-/// Why a reply ended normally.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FinishReason {
-    /// The model finished its reply.
-    Stop,
-    /// The reply was cut at the model's length limit; the item completes and says so.
-    Length,
-}
 
 /// One piece of a streamed reply.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ use futures::StreamExt;
 use tokio::time::MissedTickBehavior;
 
 use super::{Agent, AgentChunk, AgentError, AgentRequest, AgentStream, FinishReason};
-use crate::session::event::Role;
+use crate::domain::Role;
 
 /// Marker that makes a scripted run fail after its first delta.
 pub const FAIL_MARKER: &str = "[[fail]]";

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::Config;
 use crate::error::HubError;
+use crate::session::{Caller, Quota};
 use jwt::Verifier;
 use limits::{ConnPermit, HttpRate, UserLimits};
 use origin::OriginPolicy;
@@ -43,6 +44,8 @@ pub struct Principal {
     pub expires_at: Option<u64>,
     /// This user's limits; `None` in anonymous mode.
     limits: Option<Arc<UserLimits>>,
+    /// Who the sessions see: the user id, charged to this user's limits.
+    caller: Caller,
 }
 
 impl PartialEq for Principal {
@@ -74,26 +77,14 @@ impl Principal {
             sub: Self::ANONYMOUS.to_owned(),
             expires_at: None,
             limits: None,
+            caller: Caller::new(Self::ANONYMOUS, None),
         }
     }
 
-    /// Charge a new message (and the run it starts) to this user's per-minute limits.
-    pub fn admit_message(&self) -> Result<(), HubError> {
-        self.limits
-            .as_ref()
-            .map_or(Ok(()), |l| l.admit_message(&self.sub))
-    }
-
-    /// Charge a run started without a new message (a retry).
-    pub fn admit_run(&self) -> Result<(), HubError> {
-        self.limits
-            .as_ref()
-            .map_or(Ok(()), |l| l.admit_run(&self.sub))
-    }
-
-    /// Whether per-user limits apply (authenticated mode).
-    pub fn is_limited(&self) -> bool {
-        self.limits.is_some()
+    /// This user as the sessions see them: the owner id, and the quota new messages and
+    /// runs are charged to.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
     }
 
     /// Count a long-lived connection (WebSocket, SSE stream) against this user's limit.
@@ -112,6 +103,16 @@ impl Principal {
                 .saturating_sub(unix_now())
                 .min(MAX_TIME_LEFT),
         )
+    }
+}
+
+/// Per-user limits are what the sessions charge new messages and runs to.
+impl Quota for UserLimits {
+    fn admit_message(&self, sub: &str) -> Result<(), HubError> {
+        UserLimits::admit_message(self, sub)
+    }
+    fn admit_run(&self, sub: &str) -> Result<(), HubError> {
+        UserLimits::admit_run(self, sub)
     }
 }
 
@@ -261,7 +262,9 @@ impl Auth {
     }
 
     fn principal(&self, sub: String, expires_at: Option<u64>) -> Principal {
+        let quota = self.user_limits.clone().map(|l| l as Arc<dyn Quota>);
         Principal {
+            caller: Caller::new(sub.as_str(), quota),
             sub,
             expires_at,
             limits: self.user_limits.clone(),

@@ -33,6 +33,8 @@ enum Msg {
 /// Cheap to clone; the writer task ends when the last clone is dropped.
 #[derive(Clone)]
 pub(crate) struct Checkpointer {
+    /// Held by every actor (through `Shared`); the writer task holds the receiver and ends
+    /// when all senders are gone.
     tx: mpsc::Sender<Msg>,
 }
 
@@ -45,10 +47,15 @@ impl Checkpointer {
         Checkpointer { tx }
     }
 
-    /// Queue a chunk; false when the writer is saturated (the caller keeps the text and offers
-    /// it again later).
-    pub(crate) fn offer(&self, chunk: TextChunk) -> bool {
-        self.tx.try_send(Msg::Chunk(chunk)).is_ok()
+    /// Queue a chunk; when the writer is saturated the chunk comes back (the caller keeps the
+    /// text and offers it again later).
+    pub(crate) fn offer(&self, chunk: TextChunk) -> Result<(), TextChunk> {
+        self.tx
+            .try_send(Msg::Chunk(chunk))
+            .map_err(|e| match e.into_inner() {
+                Msg::Chunk(c) => c,
+                Msg::Settle { .. } => unreachable!("only a chunk was offered"),
+            })
     }
 
     /// Wait until no chunk of (session, ord) is pending or being written.

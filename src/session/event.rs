@@ -7,60 +7,7 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{FinishReason, Usage};
-
-/// Who wrote an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    User,
-    Assistant,
-}
-
-/// Lifecycle of an item (PROTOCOL.md, the session model).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemStatus {
-    Complete,
-    Streaming,
-    Cancelled,
-    Failed,
-    Interrupted,
-}
-
-/// A user or assistant message, as stored and as sent in events and listings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    pub id: String,
-    pub role: Role,
-    pub text: String,
-    pub status: ItemStatus,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_msg_id: Option<String>,
-    /// The run that produced an assistant item.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub run_id: Option<String>,
-    /// The user item an assistant item answers.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_to: Option<String>,
-    /// Set when the model stopped at its length limit.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finish_reason: Option<FinishReason>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
-    /// Error code of a failed run, kept with the partial text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-}
-
-/// A point in a session's event stream.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Position {
-    pub epoch: String,
-    pub seq: u64,
-}
+use crate::domain::{Item, Position};
 
 /// The error attached to `run.failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,14 +202,4 @@ pub struct Ack {
     /// The run this message started or queued (absent for a duplicate whose run is unknown).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-}
-
-/// Current time as Unix milliseconds.
-pub fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// Current time as RFC 3339 UTC with millisecond precision.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -1,16 +1,36 @@
-//! `SessionHandle`: the only way into a session actor. A cheap clone around a bounded command
-//! channel; every command carries a oneshot for its reply.
+//! `SessionHandle`: the only way into a session actor, and the seam a remote handle (a session
+//! owned by another node) will replace. A cheap clone around the actor's bounded command
+//! channel; every method sends one command carrying a oneshot for its reply and waits.
+//! `Err(Gone)` means the actor stopped before answering (evicted, deleted, shut down): the
+//! `Hub` looks the session up again and retries.
 
 use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::{Ack, Position};
-use super::hub::{ItemsPage, ItemsQuery, SendRequest};
+use super::event::Ack;
 use super::outbox::Subscriber;
+use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest};
+use crate::domain::Position;
 use crate::error::HubError;
 use crate::store::SessionRecord;
+
+type Reply<T> = oneshot::Sender<Result<T, HubError>>;
+
+/// Where the ack of a send goes: exactly one place.
+#[derive(Debug)]
+pub(crate) enum SendReply {
+    /// Back to the caller (REST, SSE POST, ChatKit, AG-UI).
+    Caller(Reply<Ack>),
+    /// Onto the subscribed connection's outbox, just before the `message` event (WebSocket);
+    /// the caller learns only whether the send failed.
+    Connection {
+        conn_id: u64,
+        reply_ref: Option<Value>,
+        respond_to: Reply<()>,
+    },
+}
 
 /// What an actor can be asked. Each `respond_to` is awaited by exactly one caller; dropping it
 /// unanswered (the actor stopped) makes the caller retry on a fresh actor.
@@ -20,19 +40,23 @@ pub(crate) enum Command {
         sub: Subscriber,
         since: Option<Position>,
         reply_ref: Option<Value>,
-        respond_to: oneshot::Sender<Result<(), HubError>>,
+        respond_to: Reply<()>,
     },
     Unsubscribe {
         conn_id: u64,
         respond_to: oneshot::Sender<bool>,
     },
+    /// A `Subscription` was dropped: forget the subscribers whose `Subscription` is gone (and
+    /// look again at whether the session is idle). No reply.
+    Prune,
     Send {
+        caller: Caller,
         req: SendRequest,
-        respond_to: oneshot::Sender<Result<Ack, HubError>>,
+        reply: SendReply,
     },
     Cancel {
         run_id: Option<String>,
-        respond_to: oneshot::Sender<Result<(), HubError>>,
+        respond_to: Reply<()>,
     },
     Info {
         respond_to: oneshot::Sender<SessionRecord>,
@@ -40,44 +64,198 @@ pub(crate) enum Command {
     Update {
         title: Option<Option<String>>,
         metadata: Option<Value>,
-        respond_to: oneshot::Sender<Result<SessionRecord, HubError>>,
+        respond_to: Reply<SessionRecord>,
     },
     Delete {
         respond_to: oneshot::Sender<()>,
     },
     Items {
         query: ItemsQuery,
-        respond_to: oneshot::Sender<Result<ItemsPage, HubError>>,
+        respond_to: Reply<ItemsPage>,
     },
     Shutdown {
         respond_to: oneshot::Sender<()>,
     },
     /// Drop the items after a user message and answer it again (ChatKit retry).
     RetryAfter {
+        caller: Caller,
         item_id: String,
-        respond_to: oneshot::Sender<Result<String, HubError>>,
+        respond_to: Reply<String>,
     },
     /// Store feedback on items (ChatKit `items.feedback`).
     Feedback {
         item_ids: Vec<String>,
         kind: String,
-        respond_to: oneshot::Sender<Result<(), HubError>>,
+        respond_to: Reply<()>,
     },
 }
 
+/// The actor stopped before it answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gone;
+
 #[derive(Debug, Clone)]
 pub(crate) struct SessionHandle {
-    pub(crate) owner: Arc<str>,
+    owner: Arc<str>,
     /// Tells this actor apart from a later one for the same session (eviction races).
     pub(crate) actor_id: u64,
-    pub(crate) tx: mpsc::Sender<Command>,
+    /// The actor holds the receiver; it closes it when it stops.
+    tx: mpsc::Sender<Command>,
 }
 
 impl SessionHandle {
-    /// Send a command and wait for its reply. `None` means the actor stopped before answering
-    /// (evicted or deleted): the caller looks the session up again.
-    pub(crate) async fn call<T>(&self, cmd: Command, reply: oneshot::Receiver<T>) -> Option<T> {
-        self.tx.send(cmd).await.ok()?;
-        reply.await.ok()
+    pub(crate) fn new(owner: Arc<str>, actor_id: u64, tx: mpsc::Sender<Command>) -> Self {
+        SessionHandle {
+            owner,
+            actor_id,
+            tx,
+        }
+    }
+
+    /// The user the session belongs to.
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The actor has stopped: this handle can no longer reach it.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    async fn call<T>(&self, build: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Gone> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(build(tx)).await.map_err(|_| Gone)?;
+        rx.await.map_err(|_| Gone)
+    }
+
+    pub(crate) async fn subscribe(
+        &self,
+        sub: Subscriber,
+        since: Option<Position>,
+        reply_ref: Option<Value>,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::Subscribe {
+            sub,
+            since,
+            reply_ref,
+            respond_to,
+        })
+        .await
+    }
+
+    pub(crate) async fn unsubscribe(&self, conn_id: u64) -> Result<bool, Gone> {
+        self.call(|respond_to| Command::Unsubscribe {
+            conn_id,
+            respond_to,
+        })
+        .await
+    }
+
+    /// Tell the actor a subscription was dropped, without waiting (from `Drop`). When its
+    /// queue is full the actor is busy anyway and looks at its subscribers before it idles.
+    pub(crate) fn prune(&self) {
+        let _ = self.tx.try_send(Command::Prune);
+    }
+
+    pub(crate) async fn send(
+        &self,
+        caller: Caller,
+        req: SendRequest,
+    ) -> Result<Result<Ack, HubError>, Gone> {
+        self.call(|tx| Command::Send {
+            caller,
+            req,
+            reply: SendReply::Caller(tx),
+        })
+        .await
+    }
+
+    /// Send with the ack queued on the connection `conn_id`, before the `message` event.
+    pub(crate) async fn send_on(
+        &self,
+        caller: Caller,
+        req: SendRequest,
+        conn_id: u64,
+        reply_ref: Option<Value>,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::Send {
+            caller,
+            req,
+            reply: SendReply::Connection {
+                conn_id,
+                reply_ref,
+                respond_to,
+            },
+        })
+        .await
+    }
+
+    pub(crate) async fn cancel(
+        &self,
+        run_id: Option<String>,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::Cancel { run_id, respond_to })
+            .await
+    }
+
+    pub(crate) async fn info(&self) -> Result<SessionRecord, Gone> {
+        self.call(|respond_to| Command::Info { respond_to }).await
+    }
+
+    pub(crate) async fn update(
+        &self,
+        title: Option<Option<String>>,
+        metadata: Option<Value>,
+    ) -> Result<Result<SessionRecord, HubError>, Gone> {
+        self.call(|respond_to| Command::Update {
+            title,
+            metadata,
+            respond_to,
+        })
+        .await
+    }
+
+    pub(crate) async fn delete(&self) -> Result<(), Gone> {
+        self.call(|respond_to| Command::Delete { respond_to }).await
+    }
+
+    pub(crate) async fn items(
+        &self,
+        query: ItemsQuery,
+    ) -> Result<Result<ItemsPage, HubError>, Gone> {
+        self.call(|respond_to| Command::Items { query, respond_to })
+            .await
+    }
+
+    pub(crate) async fn retry_after(
+        &self,
+        caller: Caller,
+        item_id: String,
+    ) -> Result<Result<String, HubError>, Gone> {
+        self.call(|respond_to| Command::RetryAfter {
+            caller,
+            item_id,
+            respond_to,
+        })
+        .await
+    }
+
+    pub(crate) async fn feedback(
+        &self,
+        item_ids: Vec<String>,
+        kind: String,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::Feedback {
+            item_ids,
+            kind,
+            respond_to,
+        })
+        .await
+    }
+
+    /// Drain and stop: queued runs are dropped, the active one gets the drain timeout.
+    pub(crate) async fn shutdown(&self) -> Result<(), Gone> {
+        self.call(|respond_to| Command::Shutdown { respond_to })
+            .await
     }
 }

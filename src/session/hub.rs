@@ -1,92 +1,35 @@
-//! `Hub`: the facade every transport goes through. It checks ownership, finds (or loads) the
-//! session's actor and forwards the request, retrying once on an actor that was just evicted.
+//! `Hub`: the one entry transports use. It finds (or loads) a session's actor, checks that the
+//! caller owns it, and forwards the request through the session's [`SessionHandle`],
+//! following a session whose actor was just evicted to its new actor. Requests that need no
+//! actor go to the [`Directory`].
 
+use std::future::Future;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::oneshot;
 
 use super::actor::Shared;
-use super::event::{now_ms, now_rfc3339, Ack, Item, Position};
-use super::handle::{Command, SessionHandle};
+use super::checkpoint::Checkpointer;
+use super::directory::Directory;
+use super::event::Ack;
+use super::handle::{Gone, SessionHandle};
+use super::outbox::Outbox;
 use super::outbox::Subscriber;
 use super::registry::Registry;
-use super::{new_epoch, new_id};
+use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
+use super::subscription::Subscription;
 use crate::agent::Agent;
-use crate::auth::Principal;
-use crate::config::{BusyPolicy, Config};
+use crate::config::Config;
+use crate::domain::Position;
 use crate::error::HubError;
-use crate::store::{SessionRecord, Store, WriteBatch};
+use crate::store::Store;
 use crate::telemetry::Metrics;
-
-/// Where the ack of a send also goes, so that it precedes the `message` event on that connection.
-#[derive(Debug, Clone)]
-pub struct AckTo {
-    pub conn_id: u64,
-    pub reply_ref: Option<Value>,
-}
-
-/// A user message to store and answer.
-#[derive(Debug, Clone)]
-pub struct SendRequest {
-    pub client_msg_id: String,
-    pub text: String,
-    /// Overrides the session's busy policy for this message.
-    pub on_busy: Option<BusyPolicy>,
-    pub ack_to: Option<AckTo>,
-}
-
-/// Session metadata as REST and other listings show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    pub id: String,
-    pub title: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata: Option<Value>,
-}
-
-impl From<&SessionRecord> for SessionInfo {
-    fn from(r: &SessionRecord) -> Self {
-        SessionInfo {
-            id: r.id.clone(),
-            title: r.title.clone(),
-            created_at: r.created_at.clone(),
-            updated_at: r.updated_at.clone(),
-            metadata: r.metadata.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemOrder {
-    #[default]
-    Asc,
-    Desc,
-}
-
-/// A page request over a session's items, by item ids.
-#[derive(Debug, Clone, Default)]
-pub struct ItemsQuery {
-    pub limit: usize,
-    pub before: Option<String>,
-    pub after: Option<String>,
-    pub order: ItemOrder,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ItemsPage {
-    pub items: Vec<Item>,
-    pub has_more: bool,
-}
 
 /// The hub: sessions, their actors and the shared services. Cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
     registry: Arc<Registry>,
+    directory: Arc<Directory>,
 }
 
 /// How often a request follows a session whose actor stopped under it (evicted) to a new one.
@@ -99,16 +42,16 @@ impl Hub {
         agent: Arc<dyn Agent>,
         metrics: Arc<Metrics>,
     ) -> Self {
-        let checkpoints = super::checkpoint::Checkpointer::spawn(&store);
         let shared = Arc::new(Shared {
-            store,
+            checkpoints: Checkpointer::spawn(&store),
+            store: store.clone(),
             agent,
             config,
             metrics,
-            checkpoints,
         });
         Hub {
-            registry: Registry::new(shared),
+            registry: Arc::new(Registry::new(shared)),
+            directory: Arc::new(Directory::new(store)),
         }
     }
 
@@ -125,30 +68,23 @@ impl Hub {
         self.registry.live()
     }
 
-    fn store(&self) -> &Arc<dyn Store> {
-        &self.registry.shared().store
-    }
-
-    /// The actor of a session `who` owns; someone else's session is `not_found`.
-    fn handle(&self, who: &Principal, id: &str) -> Result<SessionHandle, HubError> {
+    /// The actor of a session `caller` owns; someone else's session is `not_found`.
+    fn handle(&self, caller: &Caller, id: &str) -> Result<SessionHandle, HubError> {
         let h = self.registry.get_or_load(id)?;
-        if *h.owner != *who.sub {
+        if h.owner() != caller.sub() {
             return Err(HubError::session_not_found());
         }
         Ok(h)
     }
 
-    /// Ask the session's actor; `build` makes the command for each attempt.
-    async fn ask<T>(
-        &self,
-        who: &Principal,
-        id: &str,
-        build: impl Fn(oneshot::Sender<T>) -> Command,
-    ) -> Result<T, HubError> {
+    /// Ask the session's actor, following it to a fresh actor when it stopped under us.
+    async fn ask<T, F, Fut>(&self, caller: &Caller, id: &str, call: F) -> Result<T, HubError>
+    where
+        F: Fn(SessionHandle) -> Fut,
+        Fut: Future<Output = Result<T, Gone>>,
+    {
         for _ in 0..ATTEMPTS {
-            let h = self.handle(who, id)?;
-            let (tx, rx) = oneshot::channel();
-            if let Some(v) = h.call(build(tx), rx).await {
+            if let Ok(v) = call(self.handle(caller, id)?).await {
                 return Ok(v);
             }
         }
@@ -157,102 +93,49 @@ impl Hub {
         ))
     }
 
-    /// The record of a new, empty session.
-    fn new_record(
-        &self,
-        who: &Principal,
-        id: String,
-        title: Option<String>,
-        metadata: Option<Value>,
-    ) -> SessionRecord {
-        let now = now_rfc3339();
-        SessionRecord {
-            id,
-            owner: who.sub.clone(),
-            title,
-            metadata,
-            created_at: now.clone(),
-            created_ms: now_ms(),
-            updated_at: now,
-            epoch: new_epoch(),
-            head_seq: 0,
-            generation: self.store().generation(),
-            next_ord: 0,
-        }
-    }
-
     pub async fn create_session(
         &self,
-        who: &Principal,
+        caller: &Caller,
         title: Option<String>,
         metadata: Option<Value>,
     ) -> Result<SessionInfo, HubError> {
-        let record = self.new_record(who, new_id("ses"), title, metadata);
-        self.store().write(WriteBatch {
-            session: Some(record.clone()),
-            ..Default::default()
-        })?;
-        self.store().barrier().await?;
-        Ok(SessionInfo::from(&record))
+        self.directory.create(caller, title, metadata).await
     }
 
-    /// Make sure the session `id` exists for `who`, creating it under that id if it does not
-    /// (AG-UI threads are named by the client). Returns true when it was created now; a
-    /// session of someone else is `not_found`.
-    pub async fn open_session(&self, who: &Principal, id: &str) -> Result<bool, HubError> {
-        // Creations by name are serialised, so two first requests on one thread make one
-        // session; the common case (it exists) never takes the lock.
-        static CREATE_BY_ID: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-        let owned = |r: &SessionRecord| {
-            if r.owner == who.sub {
-                Ok(false)
-            } else {
-                Err(HubError::session_not_found())
-            }
-        };
-        if let Some(r) = self.store().load_session(id)? {
-            return owned(&r);
-        }
-        let _guard = CREATE_BY_ID.lock().await;
-        if let Some(r) = self.store().load_session(id)? {
-            return owned(&r);
-        }
-        let record = self.new_record(who, id.to_owned(), None, None);
-        self.store().write(WriteBatch {
-            session: Some(record),
-            ..Default::default()
-        })?;
-        self.store().barrier().await?;
-        Ok(true)
+    /// Make sure the session `id` exists for `caller`, creating it under that id if it does
+    /// not (AG-UI threads are named by the client). True when it was created now.
+    pub async fn open_session(&self, caller: &Caller, id: &str) -> Result<bool, HubError> {
+        self.directory.open(caller, id).await
     }
 
-    /// `who`'s sessions, newest first, older than the session `before`.
-    pub async fn list_sessions(
+    /// `caller`'s sessions, newest first, older than the session `before`.
+    pub fn list_sessions(
         &self,
-        who: &Principal,
+        caller: &Caller,
         limit: usize,
         before: Option<&str>,
     ) -> Result<(Vec<SessionInfo>, bool), HubError> {
-        let before = match before {
-            Some(id) => match self.store().load_session(id)? {
-                Some(r) if r.owner == who.sub => Some(r),
-                _ => {
-                    return Err(HubError::BadRequest(
-                        "unknown session id in `before`".into(),
-                    ))
-                }
-            },
-            None => None,
-        };
-        let (records, more) = self
-            .store()
-            .list_sessions(&who.sub, before.as_ref(), limit)?;
-        Ok((records.iter().map(SessionInfo::from).collect(), more))
+        self.directory.list(caller, limit, before)
     }
 
-    pub async fn get_session(&self, who: &Principal, id: &str) -> Result<SessionInfo, HubError> {
+    /// Whether `id` is a session `caller` can see (cheap: no actor is loaded for a miss).
+    pub fn exists(&self, caller: &Caller, id: &str) -> Result<bool, HubError> {
+        self.directory.exists(caller, id)
+    }
+
+    /// The feedback stored on an item, if any.
+    pub fn feedback(
+        &self,
+        caller: &Caller,
+        id: &str,
+        item_id: &str,
+    ) -> Result<Option<String>, HubError> {
+        self.directory.feedback(caller, id, item_id)
+    }
+
+    pub async fn get_session(&self, caller: &Caller, id: &str) -> Result<SessionInfo, HubError> {
         let rec = self
-            .ask(who, id, |tx| Command::Info { respond_to: tx })
+            .ask(caller, id, |h| async move { h.info().await })
             .await?;
         Ok(SessionInfo::from(&rec))
     }
@@ -260,86 +143,82 @@ impl Hub {
     /// Change the title (`Some(None)` clears it) and/or the metadata.
     pub async fn update_session(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
         title: Option<Option<String>>,
         metadata: Option<Value>,
     ) -> Result<SessionInfo, HubError> {
         let rec = self
-            .ask(who, id, |tx| Command::Update {
-                title: title.clone(),
-                metadata: metadata.clone(),
-                respond_to: tx,
+            .ask(caller, id, |h| {
+                let (title, metadata) = (title.clone(), metadata.clone());
+                async move { h.update(title, metadata).await }
             })
             .await??;
         Ok(SessionInfo::from(&rec))
     }
 
     /// Delete a session: subscribers get `session.deleted` and are dropped.
-    pub async fn delete_session(&self, who: &Principal, id: &str) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Delete { respond_to: tx })
+    pub async fn delete_session(&self, caller: &Caller, id: &str) -> Result<(), HubError> {
+        self.ask(caller, id, |h| async move { h.delete().await })
             .await
     }
 
     pub async fn list_items(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
         query: ItemsQuery,
     ) -> Result<ItemsPage, HubError> {
-        self.ask(who, id, |tx| Command::Items {
-            query: query.clone(),
-            respond_to: tx,
+        self.ask(caller, id, |h| {
+            let query = query.clone();
+            async move { h.items(query).await }
         })
         .await?
     }
 
-    /// Register `sub` for the session's events. The actor queues the `subscribed` reply, then
-    /// the replay or a snapshot, then live events, all on `sub`'s outbox.
+    /// Subscribe the connection whose outbox this is: the actor queues the `subscribed` reply,
+    /// then the replay or a snapshot, then live events, all on `outbox`. Dropping the returned
+    /// [`Subscription`] ends it.
     pub async fn subscribe(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
-        sub: Subscriber,
+        outbox: Outbox,
         since: Option<Position>,
         reply_ref: Option<Value>,
-    ) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Subscribe {
-            sub: sub.clone(),
-            since: since.clone(),
-            reply_ref: reply_ref.clone(),
-            respond_to: tx,
-        })
-        .await?
-    }
-
-    /// Stop sending the session's events to the connection; false if it was not subscribed.
-    pub async fn unsubscribe(
-        &self,
-        who: &Principal,
-        id: &str,
-        conn_id: u64,
-    ) -> Result<bool, HubError> {
-        self.ask(who, id, |tx| Command::Unsubscribe {
-            conn_id,
-            respond_to: tx,
-        })
-        .await
-    }
-
-    /// Store a user message durably and start (or queue) its run.
-    pub async fn send(&self, who: &Principal, id: &str, req: SendRequest) -> Result<Ack, HubError> {
-        if who.is_limited() {
-            // Per-user limits (src/auth): existence and ownership first, so a quota never
-            // reveals someone else's session; a duplicate costs nothing (AG-UI resends history).
-            self.handle(who, id)?;
-            if self.store().get_idem(id, &req.client_msg_id)?.is_none() {
-                who.admit_message()?;
+    ) -> Result<Subscription, HubError> {
+        let conn_id = outbox.conn_id();
+        for _ in 0..ATTEMPTS {
+            let handle = self.handle(caller, id)?;
+            let (sub, link) = Subscriber::new(outbox.clone());
+            match handle
+                .subscribe(sub, since.clone(), reply_ref.clone())
+                .await
+            {
+                Ok(r) => {
+                    r?;
+                    let caller = caller.clone();
+                    return Ok(Subscription::new(
+                        id.to_owned(),
+                        caller,
+                        handle,
+                        conn_id,
+                        link,
+                    ));
+                }
+                Err(Gone) => continue,
             }
         }
-        self.ask(who, id, |tx| Command::Send {
-            req: req.clone(),
-            respond_to: tx,
+        Err(HubError::Unavailable(
+            "the session is restarting, try again".into(),
+        ))
+    }
+
+    /// Store a user message durably and start (or queue) its run; the ack comes back here.
+    pub async fn send(&self, caller: &Caller, id: &str, req: SendRequest) -> Result<Ack, HubError> {
+        self.ask(caller, id, |h| {
+            let (caller, req) = (caller.clone(), req.clone());
+            async move { h.send(caller, req).await }
         })
         .await?
     }
@@ -347,13 +226,13 @@ impl Hub {
     /// Cancel the active run (or the named run, active or queued).
     pub async fn cancel(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
         run_id: Option<String>,
     ) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Cancel {
-            run_id: run_id.clone(),
-            respond_to: tx,
+        self.ask(caller, id, |h| {
+            let run_id = run_id.clone();
+            async move { h.cancel(run_id).await }
         })
         .await?
     }
@@ -362,17 +241,13 @@ impl Hub {
     /// returns the run id. `busy` while a run is active or queued.
     pub async fn retry_after(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
         item_id: &str,
     ) -> Result<String, HubError> {
-        if who.is_limited() {
-            self.handle(who, id)?;
-            who.admit_run()?;
-        }
-        self.ask(who, id, |tx| Command::RetryAfter {
-            item_id: item_id.to_owned(),
-            respond_to: tx,
+        self.ask(caller, id, |h| {
+            let (caller, item_id) = (caller.clone(), item_id.to_owned());
+            async move { h.retry_after(caller, item_id).await }
         })
         .await?
     }
@@ -380,51 +255,22 @@ impl Hub {
     /// Store feedback (`positive` / `negative`) on items of the session; all ids must exist.
     pub async fn set_feedback(
         &self,
-        who: &Principal,
+        caller: &Caller,
         id: &str,
         item_ids: &[String],
         kind: &str,
     ) -> Result<(), HubError> {
-        self.ask(who, id, |tx| Command::Feedback {
-            item_ids: item_ids.to_vec(),
-            kind: kind.to_owned(),
-            respond_to: tx,
+        self.ask(caller, id, |h| {
+            let (item_ids, kind) = (item_ids.to_vec(), kind.to_owned());
+            async move { h.feedback(item_ids, kind).await }
         })
         .await?
-    }
-
-    /// The feedback stored on an item, if any.
-    pub fn feedback(
-        &self,
-        who: &Principal,
-        id: &str,
-        item_id: &str,
-    ) -> Result<Option<String>, HubError> {
-        if !self.exists(who, id)? {
-            return Err(HubError::session_not_found());
-        }
-        Ok(self.store().feedback(id, item_id)?)
-    }
-
-    /// Whether `id` is a session `who` can see (cheap: no actor is loaded for a miss).
-    pub fn exists(&self, who: &Principal, id: &str) -> Result<bool, HubError> {
-        Ok(self
-            .store()
-            .load_session(id)?
-            .is_some_and(|r| r.owner == who.sub))
     }
 
     /// Drain every actor: queued runs are dropped, active runs get the drain timeout to finish,
     /// then the store records a clean shutdown.
     pub async fn shutdown(&self) {
         self.registry.shutdown_all().await;
-        let store = self.store();
-        if let Err(e) = store.mark_clean_shutdown() {
-            tracing::error!(error = %e, "recording clean shutdown failed");
-        }
-        let _ = store.barrier().await;
-        if let Err(e) = store.close() {
-            tracing::error!(error = %e, "closing the store failed");
-        }
+        self.directory.close().await;
     }
 }

@@ -1,27 +1,35 @@
 //! Sessions: one actor task per session owns its state, history, runs and subscribers.
-//! This room knows nothing of HTTP or of sled internals; transports reach it through [`Hub`].
+//!
+//! - [`state`]: the protocol rules as a state machine that does no I/O;
+//! - `actor`: the task that executes what the state decides (store, fan-out, agent);
+//! - [`Hub`], `handle`, [`Subscription`]: the ways in;
+//! - [`event`], [`outbox`], [`request`]: what goes in and comes out.
+//!
+//! This room knows nothing of HTTP, WebSockets or auth; transports reach it through [`Hub`].
 
 mod actor;
 mod checkpoint;
-mod edit;
+mod directory;
 pub mod event;
 mod handle;
 pub mod hub;
 pub mod outbox;
 mod registry;
-mod run;
-mod send;
-mod subscribe;
+pub mod request;
+mod state;
+mod subscription;
 
-pub use hub::{Hub, ItemOrder, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
-pub use outbox::{Outbound, Outbox, OutboxReceiver, PushError, Subscriber};
+pub use hub::Hub;
+pub use outbox::{Outbound, Outbox, OutboxReceiver, PushError};
+pub use request::{Caller, ItemOrder, ItemsPage, ItemsQuery, Quota, SendRequest, SessionInfo};
+pub use subscription::Subscription;
 
-/// A new opaque id with a readable prefix, time-ordered (UUID v7).
-pub(crate) fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
-}
+use crate::error::HubError;
+use crate::store::StoreError;
 
-/// A new epoch: 16 characters of `[0-9a-f]`.
-pub(crate) fn new_epoch() -> String {
-    format!("{:016x}", rand::random::<u64>())
+impl From<StoreError> for HubError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        HubError::Internal("storage failure".into())
+    }
 }

@@ -6,7 +6,7 @@
 //! transport's own replies use [`Outbox::push`], which waits for room.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -82,6 +82,8 @@ struct Shared {
 /// The sending side, cloned into every session the connection subscribes to.
 #[derive(Debug, Clone)]
 pub struct Outbox {
+    /// The receiver is the connection's writer (or the stream of an SSE, ChatKit or AG-UI
+    /// response); when it is gone, pushes fail with `Closed`.
     tx: mpsc::Sender<Outbound>,
     shared: Arc<Shared>,
 }
@@ -89,6 +91,8 @@ pub struct Outbox {
 /// The receiving side, owned by the connection's writer.
 #[derive(Debug)]
 pub struct OutboxReceiver {
+    /// Senders: the connection itself (for its direct replies) and every session actor it is
+    /// subscribed to; `recv` ends when all of them are gone.
     rx: mpsc::Receiver<Outbound>,
     shared: Arc<Shared>,
 }
@@ -216,15 +220,52 @@ async fn wait_flag(shared: &Shared) {
     }
 }
 
-/// A connection's membership in one session: where the actor sends its events.
+/// Shared by the two ends of a subscription (`Subscriber` here, `Subscription` with the
+/// caller); the `Subscription` holds the only strong reference.
+#[derive(Debug, Default)]
+pub(crate) struct Link {
+    /// Set by the actor when it dropped the subscriber (session deleted).
+    ended: AtomicBool,
+}
+
+impl Link {
+    pub(crate) fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+}
+
+/// The actor's end: where the session's events go.
 #[derive(Debug, Clone)]
-pub struct Subscriber {
-    pub outbox: Outbox,
+pub(crate) struct Subscriber {
+    pub(crate) outbox: Outbox,
+    link: Weak<Link>,
 }
 
 impl Subscriber {
-    pub fn conn_id(&self) -> u64 {
+    /// A subscriber for `outbox`, and the link its `Subscription` will hold.
+    pub(crate) fn new(outbox: Outbox) -> (Subscriber, Arc<Link>) {
+        let link = Arc::new(Link::default());
+        let sub = Subscriber {
+            outbox,
+            link: Arc::downgrade(&link),
+        };
+        (sub, link)
+    }
+
+    pub(crate) fn conn_id(&self) -> u64 {
         self.outbox.conn_id()
+    }
+
+    /// Still wanted: its `Subscription` is held and its connection can take frames.
+    pub(crate) fn is_live(&self) -> bool {
+        self.link.strong_count() > 0 && !self.outbox.is_closed()
+    }
+
+    /// The actor dropped this subscriber for good (the session is gone).
+    pub(crate) fn end(&self) {
+        if let Some(link) = self.link.upgrade() {
+            link.ended.store(true, Ordering::Release);
+        }
     }
 }
 

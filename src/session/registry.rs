@@ -1,45 +1,47 @@
-//! Session id -> actor handle, spawning actors on demand and forgetting evicted ones.
-//! Synchronous methods that return cloned handles: no map guard is ever held across `.await`.
+//! Session id -> actor handle, spawning actors on demand. Synchronous methods that return
+//! cloned handles: no map guard is ever held across `.await`. The registry forgets an actor
+//! itself when the actor's task ends (its spawn wraps the actor's loop), so actors know
+//! nothing of the registry.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
-use tokio::sync::oneshot;
 
 use super::actor::{Actor, Shared};
-use super::handle::{Command, SessionHandle};
+use super::handle::SessionHandle;
 use crate::error::HubError;
 
 pub(crate) struct Registry {
-    map: DashMap<String, SessionHandle>,
+    map: Arc<DashMap<String, SessionHandle>>,
     shared: Arc<Shared>,
     next_actor: AtomicU64,
+    /// Set at shutdown: no new actors.
     closing: AtomicBool,
-    /// Handed to actors so they can remove themselves on eviction.
-    me: Weak<Registry>,
 }
 
 impl Registry {
-    pub(crate) fn new(shared: Arc<Shared>) -> Arc<Self> {
-        Arc::new_cyclic(|me| Registry {
-            map: DashMap::new(),
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Registry {
+            map: Arc::new(DashMap::new()),
             shared,
             next_actor: AtomicU64::new(1),
             closing: AtomicBool::new(false),
-            me: me.clone(),
-        })
+        }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.shared
     }
 
-    /// The live actor for `id`, loading it from the store if needed.
+    /// The live actor for `id`, loading it from the store if needed. A handle whose actor has
+    /// stopped (evicted a moment ago) is replaced by a fresh actor.
     pub(crate) fn get_or_load(&self, id: &str) -> Result<SessionHandle, HubError> {
-        if let Some(h) = self.map.get(id) {
-            return Ok(h.clone());
+        if let Some(h) = self.map.get(id).map(|h| h.clone()) {
+            if !h.is_closed() {
+                return Ok(h);
+            }
         }
         if self.closing.load(Ordering::Acquire) {
             return Err(HubError::Unavailable("the hub is shutting down".into()));
@@ -50,10 +52,14 @@ impl Registry {
             .load_session(id)?
             .ok_or_else(HubError::session_not_found)?;
         let handle = match self.map.entry(id.to_owned()) {
-            Entry::Occupied(o) => o.get().clone(),
+            Entry::Occupied(o) if !o.get().is_closed() => o.get().clone(),
+            Entry::Occupied(mut o) => {
+                let handle = self.spawn(record);
+                o.insert(handle.clone());
+                handle
+            }
             Entry::Vacant(v) => {
-                let actor_id = self.next_actor.fetch_add(1, Ordering::Relaxed);
-                let handle = Actor::spawn(record, self.shared.clone(), self.me.clone(), actor_id);
+                let handle = self.spawn(record);
                 v.insert(handle.clone());
                 handle
             }
@@ -61,9 +67,21 @@ impl Registry {
         Ok(handle)
     }
 
-    /// Forget `id` if it still maps to the actor `actor_id`.
-    pub(crate) fn remove(&self, id: &str, actor_id: u64) {
-        self.map.remove_if(id, |_, h| h.actor_id == actor_id);
+    /// Start an actor; when its loop ends, its entry is removed (if still its own).
+    fn spawn(&self, record: crate::store::SessionRecord) -> SessionHandle {
+        let actor_id = self.next_actor.fetch_add(1, Ordering::Relaxed);
+        let (actor, handle) = Actor::new(record, self.shared.clone(), actor_id);
+        let map = self.map.clone();
+        let id = actor.session_id().to_owned();
+        let span = tracing::info_span!("session", session_id = %id);
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                actor.run().await;
+                map.remove_if(&id, |_, h| h.actor_id == actor_id);
+            },
+            span,
+        ));
+        handle
     }
 
     pub(crate) fn live(&self) -> usize {
@@ -74,10 +92,6 @@ impl Registry {
     pub(crate) async fn shutdown_all(&self) {
         self.closing.store(true, Ordering::Release);
         let handles: Vec<SessionHandle> = self.map.iter().map(|e| e.value().clone()).collect();
-        let waits = handles.into_iter().map(|h| async move {
-            let (tx, rx) = oneshot::channel();
-            h.call(Command::Shutdown { respond_to: tx }, rx).await;
-        });
-        futures::future::join_all(waits).await;
+        futures::future::join_all(handles.iter().map(|h| h.shutdown())).await;
     }
 }

@@ -11,7 +11,7 @@ pub use sled_store::SledStore;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use crate::session::event::Item;
+use crate::domain::Item;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -3,6 +3,7 @@
 
 mod agui;
 mod chatkit;
+pub(crate) mod error;
 pub(crate) mod rest;
 pub(crate) mod sse;
 pub mod wire;
@@ -83,6 +84,38 @@ pub fn router(state: AppState) -> Router {
             cfg.max_body_bytes,
         ))
         .layer(axum::middleware::map_response(too_large_as_json))
+}
+
+/// A request body as bytes: one over the size limit is `too_large`, in our JSON, like every
+/// other error.
+pub(crate) fn body_bytes(
+    body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<bytes::Bytes, crate::error::HubError> {
+    use crate::error::HubError;
+    body.map_err(|e| match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            HubError::TooLarge("the request body is too large".into())
+        }
+        _ => HubError::BadRequest(format!("unreadable body: {e}")),
+    })
+}
+
+/// The headers of a streamed `text/event-stream` response (ChatKit and AG-UI write the body
+/// themselves): no caching, and no buffering by proxies such as nginx.
+pub(crate) fn event_stream(
+    content_type: &'static str,
+    body: axum::body::Body,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::HeaderName::from_static("x-accel-buffering"), "no"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// tower-http answers an oversized body with a plain-text 413: give clients our JSON error.

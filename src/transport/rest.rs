@@ -34,9 +34,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-fn params(q: Params) -> Result<HashMap<String, String>, HubError> {
+/// The query string as a map; a malformed one is `bad_request`.
+pub(crate) fn params(q: Params) -> Result<HashMap<String, String>, HubError> {
     q.map(|Query(m)| m)
         .map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))
 }
@@ -98,7 +99,7 @@ async fn create_session(
     let m = json_object(&body)?;
     let title = opt_title(&m)?.flatten();
     let metadata = opt_metadata(&m)?;
-    let info = s.hub.create_session(&who, title, metadata).await?;
+    let info = s.hub.create_session(who.caller(), title, metadata).await?;
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
@@ -109,10 +110,9 @@ async fn list_sessions(
 ) -> Result<Json<Value>, HubError> {
     let p = params(q)?;
     let limit = parse_limit(&p)?;
-    let (sessions, has_more) = s
-        .hub
-        .list_sessions(&who, limit, p.get("before").map(String::as_str))
-        .await?;
+    let (sessions, has_more) =
+        s.hub
+            .list_sessions(who.caller(), limit, p.get("before").map(String::as_str))?;
     Ok(Json(json!({"sessions": sessions, "has_more": has_more})))
 }
 
@@ -121,7 +121,7 @@ async fn get_session(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<Response, HubError> {
-    Ok(Json(s.hub.get_session(&who, &id).await?).into_response())
+    Ok(Json(s.hub.get_session(who.caller(), &id).await?).into_response())
 }
 
 async fn update_session(
@@ -133,7 +133,12 @@ async fn update_session(
     let m = json_object(&body)?;
     let title = opt_title(&m)?;
     let metadata = opt_metadata(&m)?;
-    Ok(Json(s.hub.update_session(&who, &id, title, metadata).await?).into_response())
+    Ok(Json(
+        s.hub
+            .update_session(who.caller(), &id, title, metadata)
+            .await?,
+    )
+    .into_response())
 }
 
 async fn delete_session(
@@ -141,7 +146,7 @@ async fn delete_session(
     who: Principal,
     Path(id): Path<String>,
 ) -> Result<StatusCode, HubError> {
-    s.hub.delete_session(&who, &id).await?;
+    s.hub.delete_session(who.caller(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -163,7 +168,7 @@ async fn list_items(
         after: p.get("after").cloned(),
         order,
     };
-    Ok(Json(s.hub.list_items(&who, &id, query).await?).into_response())
+    Ok(Json(s.hub.list_items(who.caller(), &id, query).await?).into_response())
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {

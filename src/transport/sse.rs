@@ -11,28 +11,29 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::Stream;
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::ws_frames::parse_send;
-use super::{rest, wire, AppState};
+use super::{body_bytes, rest, wire, AppState};
 use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
+use crate::domain::{sleep_until_opt, Position};
 use crate::error::HubError;
-use crate::session::event::{EventBody, Position};
-use crate::session::outbox::{AckReply, SubscribedReply};
-use crate::session::{Hub, Outbound, Outbox, OutboxReceiver, Subscriber};
+use crate::session::event::EventBody;
+use crate::session::outbox::SubscribedReply;
+use crate::session::{Outbound, Outbox, OutboxReceiver, Subscription};
+use crate::telemetry::Metrics;
 
 /// The actor queues `subscribed` before it answers; this only guards against a bug there.
 const SUBSCRIBED_WAIT: Duration = Duration::from_secs(5);
@@ -52,8 +53,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/sessions/{id}/messages", post(send))
         .route("/v1/sessions/{id}/cancel", post(cancel))
 }
-
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// `<epoch>:<seq>`, the form of an SSE event id. The epoch is `[A-Za-z0-9_-]+`.
 fn parse_position(s: &str, what: &str) -> Result<Position, HubError> {
@@ -97,11 +96,9 @@ async fn events(
     who: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    q: Params,
+    q: rest::Params,
 ) -> Result<Response, HubError> {
-    let params = q
-        .map(|Query(m)| m)
-        .map_err(|e| HubError::BadRequest(format!("bad query string: {e}")))?;
+    let params = rest::params(q)?;
     let since = resume_from(&headers, &params)?;
     // An event stream counts as a connection of its user (429 beyond the limit).
     let permit = who.open_connection()?;
@@ -110,21 +107,14 @@ async fn events(
         .map(|left| tokio::time::Instant::now() + left);
     let cfg = state.hub.config().clone();
     let (outbox, mut rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
-    let conn_id = outbox.conn_id();
-    // The stream keeps only the receiver: when the actor drops the subscriber (session deleted,
-    // slow consumer) nothing else holds a sender and the stream ends.
-    state
+    // The stream keeps only the receiver and the subscription: when the actor drops the
+    // subscriber (session deleted, slow consumer) nothing else holds a sender and the stream
+    // ends; when the client goes away, dropping the stream ends the subscription.
+    let sub = state
         .hub
-        .subscribe(&who, &id, Subscriber { outbox }, since, None)
+        .subscribe(who.caller(), &id, outbox, since, None)
         .await?;
-    state.hub.metrics().connection_gauge("sse").inc();
-    let guard = Unsubscribe {
-        hub: state.hub.clone(),
-        who,
-        session: id,
-        conn_id,
-        _permit: permit,
-    };
+    let guard = Held::new(state.hub.metrics().clone(), sub, permit);
 
     let mut extra = Vec::new();
     match tokio::time::timeout(SUBSCRIBED_WAIT, rx.recv()).await {
@@ -183,29 +173,28 @@ async fn events(
     Ok(resp)
 }
 
-/// Unsubscribes when the client goes away (the response stream is dropped).
-struct Unsubscribe {
-    hub: Hub,
-    who: Principal,
-    session: String,
-    conn_id: u64,
+/// What an open event stream holds: its subscription and its connection permit; the
+/// connection gauge counts it while it lives.
+struct Held {
+    metrics: Arc<Metrics>,
+    _sub: Subscription,
     _permit: ConnPermit,
 }
 
-impl Drop for Unsubscribe {
-    fn drop(&mut self) {
-        self.hub.metrics().connection_gauge("sse").dec();
-        let (hub, who, session, conn_id) = (
-            self.hub.clone(),
-            self.who.clone(),
-            std::mem::take(&mut self.session),
-            self.conn_id,
-        );
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                let _ = hub.unsubscribe(&who, &session, conn_id).await;
-            });
+impl Held {
+    fn new(metrics: Arc<Metrics>, sub: Subscription, permit: ConnPermit) -> Self {
+        metrics.connection_gauge("sse").inc();
+        Held {
+            metrics,
+            _sub: sub,
+            _permit: permit,
         }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.metrics.connection_gauge("sse").dec();
     }
 }
 
@@ -222,12 +211,13 @@ enum Phase {
 
 /// The outbox of one SSE response, rendered as events.
 struct EventStream {
-    /// Its sender side is held by the session actor only.
+    /// Its only sender is the session actor's copy: it ends when the actor drops the
+    /// subscriber (session deleted, slow consumer).
     rx: OutboxReceiver,
     /// Cancelled at shutdown, after the actors drained: the stream ends after queued frames.
     stop: CancellationToken,
     phase: Phase,
-    guard: Unsubscribe,
+    guard: Held,
     /// When the caller's credential expires: the stream ends then.
     expires: Option<tokio::time::Instant>,
 }
@@ -267,7 +257,7 @@ impl EventStream {
                     tokio::select! {
                         biased;
                         _ = self.stop.cancelled() => self.begin_drain(false),
-                        _ = until(self.expires) => {
+                        _ = sleep_until_opt(self.expires) => {
                             self.rx.close();
                             self.phase = Phase::Done;
                             let why = "credentials expired: reconnect with a fresh token and Last-Event-ID";
@@ -291,17 +281,10 @@ impl EventStream {
 
     fn begin_drain(&mut self, slow: bool) {
         if slow {
-            self.guard.hub.metrics().slow_consumer_closes.inc();
+            self.guard.metrics.slow_consumer_closes.inc();
         }
         self.rx.close();
         self.phase = Phase::Draining { slow };
-    }
-}
-
-async fn until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
@@ -321,14 +304,6 @@ fn render(o: &Outbound) -> SseEvent {
     }
 }
 
-/// A body that exceeded the request limit is `too_large`, in our JSON, like every other error.
-fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, HubError> {
-    body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => HubError::TooLarge("the request body is too large".into()),
-        _ => HubError::BadRequest(format!("unreadable body: {e}")),
-    })
-}
-
 /// `POST /v1/sessions/{id}/messages` `{"client_msg_id","text","on_busy"?}` -> the `ack`.
 async fn send(
     State(state): State<AppState>,
@@ -337,15 +312,9 @@ async fn send(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HubError> {
     let m = rest::json_object(&body_bytes(body)?)?;
-    let req = parse_send(&m, state.hub.config().max_text_chars)?;
-    let ack = state.hub.send(&who, &id, req).await?;
-    let rendered = wire::render(&Outbound::Ack(Box::new(AckReply {
-        ack,
-        reply_ref: None,
-    })));
-    let value: Value =
-        serde_json::from_slice(&rendered).map_err(|e| HubError::Internal(e.to_string()))?;
-    Ok(Json(value).into_response())
+    let req = wire::send_request(&m, state.hub.config().max_text_chars)?;
+    let ack = state.hub.send(who.caller(), &id, req).await?;
+    Ok(Json(wire::ack_value(&ack, &None)).into_response())
 }
 
 /// `POST /v1/sessions/{id}/cancel` `{"run_id"?}` -> 204; the `run.cancelled` event follows on
@@ -357,11 +326,7 @@ async fn cancel(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, HubError> {
     let m = rest::json_object(&body_bytes(body)?)?;
-    let run_id = match m.get("run_id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => return Err(HubError::BadRequest("`run_id` must be a string".into())),
-    };
-    state.hub.cancel(&who, &id, run_id).await?;
+    let run_id = wire::opt_str(&m, "run_id")?;
+    state.hub.cancel(who.caller(), &id, run_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

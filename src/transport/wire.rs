@@ -1,12 +1,84 @@
-//! JSON rendering of direct replies and queued frames, shared by the WebSocket and SSE
-//! transports so both speak exactly the same objects.
+//! The native protocol's JSON, shared by the WebSocket and SSE transports so both speak
+//! exactly the same objects: reading the fields of client frames and bodies, and rendering
+//! direct replies and queued frames.
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+use crate::config::BusyPolicy;
+use crate::domain::Position;
 use crate::error::HubError;
+use crate::session::event::Ack;
 use crate::session::outbox::{AckReply, SubscribedReply};
-use crate::session::Outbound;
+use crate::session::{Outbound, SendRequest};
+
+/// A native send (WebSocket frame or SSE POST body): `client_msg_id`, `text`, `on_busy`?.
+/// The limits are the session's ([`SendRequest::new`]); this only reads the fields.
+pub(crate) fn send_request(
+    obj: &Map<String, Value>,
+    max_text_chars: usize,
+) -> Result<SendRequest, HubError> {
+    let client_msg_id = req_str(obj, "client_msg_id")?;
+    let text = req_str(obj, "text")?;
+    let on_busy = match obj.get("on_busy") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_busy(v)?),
+    };
+    SendRequest::new(client_msg_id, text, on_busy, max_text_chars)
+}
+
+pub(crate) fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(HubError::BadRequest(format!("`{field}` must be a string"))),
+        None => Err(HubError::BadRequest(format!("missing `{field}`"))),
+    }
+}
+
+/// An optional string field (`run_id` of a cancel): absent or null is `None`.
+pub(crate) fn opt_str(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, HubError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(HubError::BadRequest(format!("`{field}` must be a string"))),
+    }
+}
+
+/// `since`: `{"epoch": string, "seq": non-negative integer}`.
+pub(crate) fn parse_since(v: &Value) -> Result<Position, HubError> {
+    let bad = || {
+        HubError::BadRequest(
+            "`since` must be {\"epoch\": string, \"seq\": non-negative integer}".into(),
+        )
+    };
+    let o = v.as_object().ok_or_else(bad)?;
+    let epoch = o.get("epoch").and_then(Value::as_str).ok_or_else(bad)?;
+    let seq = o.get("seq").and_then(Value::as_u64).ok_or_else(bad)?;
+    Ok(Position {
+        epoch: epoch.to_owned(),
+        seq,
+    })
+}
+
+pub(crate) fn parse_busy(v: &Value) -> Result<BusyPolicy, HubError> {
+    match v.as_str() {
+        Some("queue") => Ok(BusyPolicy::Queue),
+        Some("reject") => Ok(BusyPolicy::Reject),
+        Some("interrupt") => Ok(BusyPolicy::Interrupt),
+        _ => Err(HubError::BadRequest(
+            "`on_busy` must be one of queue, reject, interrupt".into(),
+        )),
+    }
+}
+
+/// The `ack` object: the acknowledgement plus `type` and the `ref` of the send it answers.
+pub(crate) fn ack_value(ack: &Ack, reply_ref: &Option<Value>) -> Value {
+    let Value::Object(mut m) = serde_json::to_value(ack).expect("ack serialises") else {
+        unreachable!("an ack is an object")
+    };
+    m.insert("type".into(), "ack".into());
+    with_ref(m, reply_ref)
+}
 
 fn with_ref(mut obj: Map<String, Value>, reply_ref: &Option<Value>) -> Value {
     if let Some(r) = reply_ref {
@@ -60,12 +132,7 @@ pub fn render(o: &Outbound) -> Bytes {
         }
         Outbound::Ack(r) => {
             let AckReply { ack, reply_ref } = r.as_ref();
-            let mut v = serde_json::to_value(ack).expect("ack serialises");
-            let Value::Object(mut m) = v.take() else {
-                unreachable!("an ack is an object")
-            };
-            m.insert("type".into(), "ack".into());
-            to_bytes(&with_ref(m, reply_ref))
+            to_bytes(&ack_value(ack, reply_ref))
         }
     }
 }

@@ -9,7 +9,7 @@
 //! peer that cannot even receive the Close is dropped `close_timeout` after the overflow.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -22,6 +22,7 @@ use tokio::sync::{mpsc, watch};
 use super::{wire, AppState};
 use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
+use crate::domain::sleep_until_opt;
 use crate::session::{Outbound, Outbox, OutboxReceiver};
 
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
@@ -43,9 +44,9 @@ const WRITE_BUFFER: usize = 16 * 1024;
 /// State shared by a connection's reader and writer.
 pub(crate) struct Conn {
     pub(crate) principal: Principal,
+    /// Its receiver is this connection's writer; the reader's direct replies and every
+    /// subscribed session's events go through it, in one order.
     pub(crate) outbox: Outbox,
-    /// Sessions this connection is subscribed to.
-    pub(crate) subs: Mutex<std::collections::HashSet<String>>,
     started: Instant,
     /// Milliseconds since `started` at the last frame from the client.
     last_seen_ms: AtomicU64,
@@ -59,9 +60,6 @@ impl Conn {
     fn silent_for(&self) -> Duration {
         let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(seen)
-    }
-    pub(crate) fn is_subscribed(&self, session: &str) -> bool {
-        self.subs.lock().expect("subs lock").contains(session)
     }
 }
 
@@ -94,7 +92,6 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
     let conn = Arc::new(Conn {
         principal,
         outbox: outbox.clone(),
-        subs: Mutex::new(Default::default()),
         started: Instant::now(),
         last_seen_ms: AtomicU64::new(0),
     });
@@ -138,13 +135,7 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
             tracing::info!(conn_id = outbox.conn_id(), "slow consumer dropped without close handshake");
         }
     }
-    let subs: Vec<String> = conn.subs.lock().expect("subs lock").drain().collect();
-    for s in subs {
-        let _ = state
-            .hub
-            .unsubscribe(&conn.principal, &s, outbox.conn_id())
-            .await;
-    }
+    // The reader's subscriptions ended with it: each session forgets this connection.
     gauge.dec();
 }
 
@@ -218,13 +209,6 @@ fn is_capacity(e: &axum::Error) -> bool {
     e.to_string().contains("Space limit exceeded")
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => futures::future::pending().await,
-    }
-}
-
 type Sink = SplitSink<WebSocket, Message>;
 
 fn to_message(o: &Outbound) -> Message {
@@ -278,7 +262,7 @@ async fn writer(
                 sink.send(Message::Ping(Default::default())).await
             }
             first = outrx.recv() => match first {
-                Some(first) => write_batch(&mut sink, &mut outrx, &conn, first).await,
+                Some(first) => write_batch(&mut sink, &mut outrx, first).await,
                 None => Ok(()),
             },
         };
@@ -318,27 +302,15 @@ async fn writer(
 async fn write_batch(
     sink: &mut Sink,
     outrx: &mut OutboxReceiver,
-    conn: &Conn,
     first: Outbound,
 ) -> Result<(), axum::Error> {
-    note_deleted(conn, &first);
     sink.feed(to_message(&first)).await?;
     for _ in 1..BATCH {
         if outrx.overflowed() {
             break;
         }
         let Some(o) = outrx.try_recv() else { break };
-        note_deleted(conn, &o);
         sink.feed(to_message(&o)).await?;
     }
     sink.flush().await
-}
-
-/// After `session.deleted` the hub has dropped the subscription: forget it here too.
-fn note_deleted(conn: &Conn, o: &Outbound) {
-    if let Outbound::Event(e) = o {
-        if matches!(e.body, crate::session::event::EventBody::SessionDeleted {}) {
-            conn.subs.lock().expect("subs lock").remove(&e.session);
-        }
-    }
 }

@@ -5,20 +5,20 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use std::collections::HashMap;
+
 use super::ws::Conn;
 use super::{wire, AppState};
-use crate::config::BusyPolicy;
 use crate::error::HubError;
-use crate::session::event::Position;
-use crate::session::hub::AckTo;
-use crate::session::{Outbound, SendRequest, Subscriber};
+use crate::session::{Outbound, Subscription};
 
-/// Longest accepted `client_msg_id`.
-const MAX_CLIENT_MSG_ID: usize = 256;
-
+/// Owned by the connection's reader task: the subscriptions end when it does.
 pub(crate) struct FrameHandler {
     conn: Arc<Conn>,
     state: AppState,
+    /// This connection's sessions. Dropping one ends it; one the session ended itself
+    /// (deleted) is noticed by `is_ended` and forgotten on the next frame naming it.
+    subs: HashMap<String, Subscription>,
 }
 
 /// A frame's `ref` and `session`, echoed in its error reply.
@@ -29,7 +29,11 @@ struct Echo {
 
 impl FrameHandler {
     pub(crate) fn new(conn: Arc<Conn>, state: AppState) -> Self {
-        FrameHandler { conn, state }
+        FrameHandler {
+            conn,
+            state,
+            subs: HashMap::new(),
+        }
     }
 
     async fn reply(&self, bytes: bytes::Bytes) {
@@ -129,69 +133,62 @@ impl FrameHandler {
         }
     }
 
-    /// Existence before subscription: an unknown session is `not_found`, a known one that this
-    /// connection has not joined is `not_subscribed`.
-    fn require_subscribed(&self, session: &str) -> Result<(), HubError> {
-        if self.conn.is_subscribed(session) {
-            return Ok(());
-        }
-        if !self.state.hub.exists(&self.conn.principal, session)? {
+    /// The connection's live subscription to `session`, in protocol order: an unknown
+    /// session (or one deleted under us) is `not_found`, a known one this connection has not
+    /// joined is `not_subscribed`.
+    fn subscribed(&mut self, session: &str) -> Result<&Subscription, HubError> {
+        if self.subs.get(session).is_some_and(Subscription::is_ended) {
+            self.subs.remove(session);
             return Err(HubError::session_not_found());
         }
-        Err(HubError::NotSubscribed)
-    }
-
-    fn forget_if_gone(&self, session: &str, err: &HubError) {
-        if matches!(err, HubError::NotFound(_)) {
-            self.conn.subs.lock().expect("subs lock").remove(session);
+        if !self.subs.contains_key(session) {
+            if !self
+                .state
+                .hub
+                .exists(self.conn.principal.caller(), session)?
+            {
+                return Err(HubError::session_not_found());
+            }
+            return Err(HubError::NotSubscribed);
         }
+        Ok(&self.subs[session])
     }
 
-    async fn subscribe(&self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = req_str(obj, "session")?;
+    async fn subscribe(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
+        let session = wire::req_str(obj, "session")?;
         let since = match obj.get("since") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(parse_since(v)?),
+            Some(v) => Some(wire::parse_since(v)?),
         };
+        self.subs.retain(|_, s| !s.is_ended());
+        if !self.subs.contains_key(session)
+            && self.subs.len() >= self.state.hub.config().max_subscriptions
         {
-            let subs = self.conn.subs.lock().expect("subs lock");
-            if !subs.contains(session) && subs.len() >= self.state.hub.config().max_subscriptions {
-                return Err(HubError::RateLimited(
-                    "too many subscriptions on this connection".into(),
-                ));
-            }
+            return Err(HubError::RateLimited(
+                "too many subscriptions on this connection".into(),
+            ));
         }
-        let sub = Subscriber {
-            outbox: self.conn.outbox.clone(),
-        };
-        self.state
+        // A fresh subscribe replaces the old one (the actor starts this connection afresh).
+        let sub = self
+            .state
             .hub
             .subscribe(
-                &self.conn.principal,
+                self.conn.principal.caller(),
                 session,
-                sub,
+                self.conn.outbox.clone(),
                 since,
                 echo.reply_ref.clone(),
             )
             .await?;
-        self.conn
-            .subs
-            .lock()
-            .expect("subs lock")
-            .insert(session.to_owned());
+        self.subs.insert(session.to_owned(), sub);
         Ok(())
     }
 
-    async fn unsubscribe(&self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = req_str(obj, "session")?;
-        self.require_subscribed(session)?;
-        let r = self
-            .state
-            .hub
-            .unsubscribe(&self.conn.principal, session, self.conn.outbox.conn_id())
-            .await;
-        self.conn.subs.lock().expect("subs lock").remove(session);
-        r?;
+    async fn unsubscribe(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
+        let session = wire::req_str(obj, "session")?;
+        self.subscribed(session)?;
+        let sub = self.subs.remove(session).expect("checked above");
+        sub.unsubscribe().await?;
         self.reply(wire::reply_frame(
             "unsubscribed",
             &echo.reply_ref,
@@ -201,107 +198,18 @@ impl FrameHandler {
         Ok(())
     }
 
-    async fn send(&self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = req_str(obj, "session")?;
-        let mut req = parse_send(obj, self.state.hub.config().max_text_chars)?;
-        self.require_subscribed(session)?;
-        req.ack_to = Some(AckTo {
-            conn_id: self.conn.outbox.conn_id(),
-            reply_ref: echo.reply_ref.clone(),
-        });
+    async fn send(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
+        let session = wire::req_str(obj, "session")?;
+        let req = wire::send_request(obj, self.state.hub.config().max_text_chars)?;
         // The actor queues the ack on this connection itself, before the `message` event.
-        let r = self
-            .state
-            .hub
-            .send(&self.conn.principal, session, req)
-            .await;
-        if let Err(e) = &r {
-            self.forget_if_gone(session, e);
-        }
-        r.map(|_| ())
+        self.subscribed(session)?
+            .send(req, echo.reply_ref.clone())
+            .await
     }
 
-    async fn cancel(&self, obj: &Map<String, Value>) -> Result<(), HubError> {
-        let session = req_str(obj, "session")?;
-        let run_id = match obj.get("run_id") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(HubError::BadRequest("`run_id` must be a string".into())),
-        };
-        self.require_subscribed(session)?;
-        let r = self
-            .state
-            .hub
-            .cancel(&self.conn.principal, session, run_id)
-            .await;
-        if let Err(e) = &r {
-            self.forget_if_gone(session, e);
-        }
-        r
-    }
-}
-
-/// The shape of a send, the same on every native transport: `client_msg_id` (1 to 256 bytes),
-/// `text` (at most `max_text_chars`), optional `on_busy`.
-pub(crate) fn parse_send(
-    obj: &Map<String, Value>,
-    max_text_chars: usize,
-) -> Result<SendRequest, HubError> {
-    let client_msg_id = req_str(obj, "client_msg_id")?;
-    if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return Err(HubError::BadRequest(format!(
-            "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
-        )));
-    }
-    let text = req_str(obj, "text")?;
-    let on_busy = match obj.get("on_busy") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(parse_busy(v)?),
-    };
-    if text.chars().count() > max_text_chars {
-        return Err(HubError::TooLarge(format!(
-            "`text` is longer than {max_text_chars} characters"
-        )));
-    }
-    Ok(SendRequest {
-        client_msg_id: client_msg_id.to_owned(),
-        text: text.to_owned(),
-        on_busy,
-        ack_to: None,
-    })
-}
-
-pub(crate) fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
-    match obj.get(field) {
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(HubError::BadRequest(format!("`{field}` must be a string"))),
-        None => Err(HubError::BadRequest(format!("missing `{field}`"))),
-    }
-}
-
-/// `since`: `{"epoch": string, "seq": non-negative integer}`.
-pub(crate) fn parse_since(v: &Value) -> Result<Position, HubError> {
-    let bad = || {
-        HubError::BadRequest(
-            "`since` must be {\"epoch\": string, \"seq\": non-negative integer}".into(),
-        )
-    };
-    let o = v.as_object().ok_or_else(bad)?;
-    let epoch = o.get("epoch").and_then(Value::as_str).ok_or_else(bad)?;
-    let seq = o.get("seq").and_then(Value::as_u64).ok_or_else(bad)?;
-    Ok(Position {
-        epoch: epoch.to_owned(),
-        seq,
-    })
-}
-
-pub(crate) fn parse_busy(v: &Value) -> Result<BusyPolicy, HubError> {
-    match v.as_str() {
-        Some("queue") => Ok(BusyPolicy::Queue),
-        Some("reject") => Ok(BusyPolicy::Reject),
-        Some("interrupt") => Ok(BusyPolicy::Interrupt),
-        _ => Err(HubError::BadRequest(
-            "`on_busy` must be one of queue, reject, interrupt".into(),
-        )),
+    async fn cancel(&mut self, obj: &Map<String, Value>) -> Result<(), HubError> {
+        let session = wire::req_str(obj, "session")?;
+        let run_id = wire::opt_str(obj, "run_id")?;
+        self.subscribed(session)?.cancel(run_id).await
     }
 }

@@ -11,7 +11,7 @@ use async_openai::types::chat::{
     ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
 };
 
-use crate::session::event::{Item, ItemStatus, Role};
+use crate::domain::{Item, ItemStatus, Role};
 
 /// Appended to an assistant reply that was stopped before it finished.
 pub const STOPPED_NOTE: &str = "[This reply was stopped before it finished.]";

@@ -15,16 +15,14 @@ mod stream;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
-use super::AppState;
+use super::{body_bytes, AppState};
 use crate::auth::Principal;
 use crate::error::HubError;
-use crate::session::{Hub, Outbox, SendRequest, Subscriber};
-use input::RunInput;
+use crate::session::{Caller, Hub, Outbox, SendRequest};
 use stream::RunStream;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -47,60 +45,59 @@ async fn start(
     who: Principal,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HubError> {
-    let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => HubError::TooLarge("the request body is too large".into()),
-        _ => HubError::BadRequest(format!("unreadable body: {e}")),
-    })?;
-    let input = input::parse(&body)?;
+    let input = input::parse(&body_bytes(body)?)?;
     let hub = &s.hub;
     let cfg = hub.config().clone();
-    if let Some((id, _)) = input
+    let caller = who.caller().clone();
+    // Each user message is sent with its AG-UI id as `client_msg_id`; all are checked before
+    // anything is stored.
+    let requests = input
         .user_messages
         .iter()
-        .find(|(_, text)| text.chars().count() > cfg.max_text_chars)
-    {
-        return Err(HubError::TooLarge(format!(
-            "message `{id}` is longer than {} characters",
-            cfg.max_text_chars
-        )));
-    }
-    if input.user_messages.is_empty() {
+        .map(|(id, text)| SendRequest::new(id.as_str(), text.as_str(), None, cfg.max_text_chars))
+        .collect::<Result<Vec<_>, _>>()?;
+    if requests.is_empty() {
         return Err(HubError::BadRequest(
             "`messages` holds no user message to answer".into(),
         ));
     }
-    let created = hub.open_session(&who, &input.thread_id).await?;
+    let created = hub.open_session(&caller, &input.thread_id).await?;
     // Subscribed before anything is sent, so no event of the new runs can be missed.
     let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
-    let conn_id = outbox.conn_id();
-    let (pending, late_error) = match hub
-        .subscribe(&who, &input.thread_id, Subscriber { outbox }, None, None)
+    let (sub, pending, late_error) = match hub
+        .subscribe(&caller, &input.thread_id, outbox, None, None)
         .await
     {
-        Ok(()) => send_all(hub, &who, &input).await,
-        Err(e) => (Vec::new(), Some(e)),
-    };
-    if pending.is_empty() {
-        let _ = hub.unsubscribe(&who, &input.thread_id, conn_id).await;
-        if created {
-            // Nothing was stored in it: a refused first request leaves no empty thread behind.
-            let _ = hub.delete_session(&who, &input.thread_id).await;
+        Ok(sub) => {
+            let (pending, late_error) = send_all(hub, &caller, &input.thread_id, requests).await;
+            (Some(sub), pending, late_error)
         }
-        return match late_error {
-            Some(HubError::Busy) => Ok(stream::refused(&HubError::Busy)),
-            Some(e) => Err(e),
-            None => Err(HubError::BadRequest(
-                "every user message in `messages` was already answered: nothing new to run".into(),
-            )),
-        };
-    }
+        Err(e) => (None, Vec::new(), Some(e)),
+    };
+    let sub = match sub {
+        Some(sub) if !pending.is_empty() => sub,
+        _ => {
+            if created {
+                // Nothing was stored in it: a refused first request leaves no empty thread.
+                let _ = hub.delete_session(&caller, &input.thread_id).await;
+            }
+            return match late_error {
+                Some(HubError::Busy) => Ok(stream::refused(&HubError::Busy)),
+                Some(e) => Err(e),
+                None => Err(HubError::BadRequest(
+                    "every user message in `messages` was already answered: nothing new to run"
+                        .into(),
+                )),
+            };
+        }
+    };
     tracing::debug!(session_id = %input.thread_id, transport = "agui", runs = pending.len(), "agui run streaming");
     let run = RunStream {
         hub: hub.clone(),
-        who,
+        caller,
         input,
         rx,
-        conn_id,
+        _sub: sub,
         pending,
         late_error,
     };
@@ -109,16 +106,15 @@ async fn start(
 
 /// Send every user message in order; the hub answers the ones it already has as duplicates.
 /// Returns the runs started, and the error that stopped the sending, if any.
-async fn send_all(hub: &Hub, who: &Principal, input: &RunInput) -> (Vec<String>, Option<HubError>) {
+async fn send_all(
+    hub: &Hub,
+    caller: &Caller,
+    thread_id: &str,
+    requests: Vec<SendRequest>,
+) -> (Vec<String>, Option<HubError>) {
     let mut runs = Vec::new();
-    for (id, text) in &input.user_messages {
-        let req = SendRequest {
-            client_msg_id: id.clone(),
-            text: text.clone(),
-            on_busy: None,
-            ack_to: None,
-        };
-        match hub.send(who, &input.thread_id, req).await {
+    for req in requests {
+        match hub.send(caller, thread_id, req).await {
             Ok(ack) if !ack.duplicate => runs.extend(ack.run_id),
             Ok(_) => {}
             Err(e) => return (runs, Some(e)),

@@ -10,8 +10,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
 use tokio::sync::mpsc;
@@ -20,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{AguiEvent, Outcome, KEEP_ALIVE};
 use super::input::RunInput;
-use crate::auth::Principal;
+use crate::domain::now_ms;
 use crate::error::HubError;
-use crate::session::event::{now_ms, Event, EventBody};
-use crate::session::{Hub, Outbound, OutboxReceiver};
-use crate::transport::Signals;
+use crate::session::event::{Event, EventBody};
+use crate::session::{Caller, Hub, Outbound, OutboxReceiver, Subscription};
+use crate::transport::{event_stream, Signals};
 
 /// Frames buffered between the writer task and the HTTP body.
 const BODY_FRAMES: usize = 64;
@@ -32,11 +31,13 @@ const BODY_FRAMES: usize = 64;
 /// What the writer task needs to render the runs of one request.
 pub(super) struct RunStream {
     pub(super) hub: Hub,
-    pub(super) who: Principal,
+    pub(super) caller: Caller,
     pub(super) input: RunInput,
-    /// Its only sender is the session actor's copy: it ends when the actor drops us.
+    /// Its only sender is the session actor's copy: it ends when the actor drops the
+    /// subscriber (session deleted, slow consumer).
     pub(super) rx: OutboxReceiver,
-    pub(super) conn_id: u64,
+    /// Held while the runs stream; dropped (ending the subscription) when the stream ends.
+    pub(super) _sub: Subscription,
     /// The hub runs this request started, in start order; removed as they end.
     pub(super) pending: Vec<String>,
     /// A later message of the request was refused after earlier ones started runs.
@@ -85,19 +86,12 @@ pub(super) fn refused(err: &HubError) -> Response {
 }
 
 fn sse_response(body: Body) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        body,
-    )
-        .into_response()
+    event_stream("text/event-stream", body)
 }
 
 /// The body side: frames go out in order; `false` from a write means the client is gone.
 struct Out {
+    /// The HTTP body holds the receiver; it is closed when the client goes away.
     tx: mpsc::Sender<Bytes>,
     /// The assistant message being streamed (its `TEXT_MESSAGE_START` was sent, not its end).
     open: Option<String>,
@@ -168,7 +162,7 @@ impl RunStream {
             for run_id in std::mem::take(&mut self.pending) {
                 match self
                     .hub
-                    .cancel(&self.who, &session, Some(run_id.clone()))
+                    .cancel(&self.caller, &session, Some(run_id.clone()))
                     .await
                 {
                     Ok(()) => {
@@ -181,10 +175,6 @@ impl RunStream {
                 }
             }
         }
-        let _ = self
-            .hub
-            .unsubscribe(&self.who, &session, self.conn_id)
-            .await;
         gauge.dec();
     }
 

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::auth::Principal;
 use crate::error::HubError;
-use crate::session::{Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo, Subscriber};
+use crate::session::{Caller, Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo};
 use stream::RunStream;
 use wire::{Order, PageParams, Request};
 
@@ -45,7 +45,7 @@ struct Reject {
 impl From<HubError> for Reject {
     fn from(e: HubError) -> Self {
         Reject {
-            status: e.status(),
+            status: crate::transport::error::status(&e),
             code: e.code(),
             message: e.to_string(),
         }
@@ -89,42 +89,43 @@ async fn chatkit(State(s): State<AppState>, who: Principal, body: Bytes) -> Resp
 
 async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, Reject> {
     let hub = &s.hub;
+    let caller = who.caller().clone();
     let json_ok = |v: Value| Ok(Json(v).into_response());
     match wire::parse(body)? {
         Request::Create(input) => {
-            let text = checked_text(hub, &input)?;
-            let thread = hub.create_session(&who, None, None).await?;
+            let req = send_request(hub, &input)?;
+            let thread = hub.create_session(&caller, None, None).await?;
             let created = json!({"type": "thread.created", "thread": wire::thread(&thread, None)});
-            match start(s, who.clone(), thread.clone(), Some(text), vec![created]).await {
+            match start(s, caller.clone(), thread.clone(), req, vec![created]).await {
                 Ok(r) => Ok(r),
                 Err(e) => {
                     // Nothing was stored in it: a failed create leaves no empty thread behind.
-                    let _ = hub.delete_session(&who, &thread.id).await;
+                    let _ = hub.delete_session(&caller, &thread.id).await;
                     Err(e)
                 }
             }
         }
         Request::AddUserMessage { thread_id, input } => {
-            let text = checked_text(hub, &input)?;
-            let thread = hub.get_session(&who, &thread_id).await?;
-            start(s, who, thread, Some(text), Vec::new()).await
+            let req = send_request(hub, &input)?;
+            let thread = hub.get_session(&caller, &thread_id).await?;
+            start(s, caller, thread, req, Vec::new()).await
         }
         Request::RetryAfterItem { thread_id, item_id } => {
-            let thread = hub.get_session(&who, &thread_id).await?;
-            retry(s, who, thread, item_id).await
+            let thread = hub.get_session(&caller, &thread_id).await?;
+            retry(s, caller, thread, item_id).await
         }
         Request::StreamUnsupported { thread_id, what } => {
-            hub.get_session(&who, &thread_id).await?;
+            hub.get_session(&caller, &thread_id).await?;
             let message = format!("{what} are not supported by this hub");
             Ok(stream::fixed(&[
                 json!({"type": "error", "code": "custom", "message": message, "allow_retry": false}),
             ]))
         }
         Request::GetById { thread_id } => {
-            let thread = hub.get_session(&who, &thread_id).await?;
+            let thread = hub.get_session(&caller, &thread_id).await?;
             let page = items_page(
                 hub,
-                &who,
+                &caller,
                 &thread_id,
                 &PageParams {
                     order: Some(Order::Asc),
@@ -134,9 +135,9 @@ async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, R
             .await?;
             json_ok(wire::thread(&thread, Some(page)))
         }
-        Request::List(page) => json_ok(threads_page(hub, &who, &page).await?),
+        Request::List(page) => json_ok(threads_page(hub, &caller, &page).await?),
         Request::ItemsList { thread_id, page } => {
-            json_ok(items_page(hub, &who, &thread_id, &page).await?)
+            json_ok(items_page(hub, &caller, &thread_id, &page).await?)
         }
         Request::Update { thread_id, title } => {
             if title.chars().count() > MAX_TITLE_CHARS {
@@ -146,12 +147,12 @@ async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, R
                 .into());
             }
             let thread = hub
-                .update_session(&who, &thread_id, Some(Some(title)), None)
+                .update_session(&caller, &thread_id, Some(Some(title)), None)
                 .await?;
             json_ok(wire::thread(&thread, None))
         }
         Request::Delete { thread_id } => {
-            hub.delete_session(&who, &thread_id).await?;
+            hub.delete_session(&caller, &thread_id).await?;
             json_ok(json!({}))
         }
         Request::Feedback {
@@ -159,74 +160,57 @@ async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, R
             item_ids,
             kind,
         } => {
-            hub.set_feedback(&who, &thread_id, &item_ids, &kind).await?;
+            hub.set_feedback(&caller, &thread_id, &item_ids, &kind)
+                .await?;
             json_ok(json!({}))
         }
         Request::JsonUnsupported { what } => Err(unsupported(what)),
     }
 }
 
-/// The message text, within the hub's limit; attachments cannot exist here (uploads are not
-/// supported), so any attachment id is unknown.
-fn checked_text(hub: &Hub, input: &wire::UserInput) -> Result<String, Reject> {
+/// The message as a send (the session checks its size); attachments cannot exist here
+/// (uploads are not supported), so any attachment id is unknown.
+fn send_request(hub: &Hub, input: &wire::UserInput) -> Result<SendRequest, Reject> {
     if let Some(id) = input.attachments.first() {
         return Err(HubError::BadRequest(format!(
             "unknown attachment `{id}`: attachments are not supported"
         ))
         .into());
     }
-    let text = input.text();
-    let max = hub.config().max_text_chars;
-    if text.chars().count() > max {
-        return Err(
-            HubError::TooLarge(format!("the message is longer than {max} characters")).into(),
-        );
-    }
-    Ok(text)
+    let client_msg_id = format!("chatkit-{}", uuid::Uuid::new_v4().simple());
+    Ok(SendRequest::new(
+        client_msg_id,
+        input.text(),
+        None,
+        hub.config().max_text_chars,
+    )?)
 }
 
-/// A subscriber whose queue is as bounded as a WebSocket connection's.
-fn subscriber(hub: &Hub) -> (Subscriber, crate::session::OutboxReceiver) {
-    let cfg = hub.config();
-    let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
-    (Subscriber { outbox }, rx)
-}
-
-/// Subscribe, store the user message (its run starts or queues), then stream that run.
+/// Subscribe (with a queue as bounded as a WebSocket connection's), store the user message
+/// (its run starts or queues), then stream that run.
 async fn start(
     s: &AppState,
-    who: Principal,
+    caller: Caller,
     thread: SessionInfo,
-    text: Option<String>,
+    req: SendRequest,
     prelude: Vec<Value>,
 ) -> Result<Response, Reject> {
     let hub = &s.hub;
-    let (sub, rx) = subscriber(hub);
-    let conn_id = sub.conn_id();
-    hub.subscribe(&who, &thread.id, sub, None, None).await?;
-    let req = SendRequest {
-        client_msg_id: format!("chatkit-{}", uuid::Uuid::new_v4().simple()),
-        text: text.unwrap_or_default(),
-        on_busy: None,
-        ack_to: None,
-    };
-    let ack = match hub.send(&who, &thread.id, req).await {
-        Ok(ack) => ack,
-        Err(e) => {
-            let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
-            return Err(e.into());
-        }
-    };
+    let cfg = hub.config();
+    let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
+    let sub = hub
+        .subscribe(&caller, &thread.id, outbox, None, None)
+        .await?;
+    let ack = hub.send(&caller, &thread.id, req).await?;
     let Some(run_id) = ack.run_id else {
-        let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
         return Err(HubError::Internal("the message started no run".into()).into());
     };
     let run = RunStream {
         hub: hub.clone(),
-        who,
+        caller,
         thread,
         rx,
-        conn_id,
+        _sub: sub,
         run_id,
         prelude,
         user_item: Some(ack.item_id),
@@ -238,27 +222,23 @@ async fn start(
 /// again; the SDK sends no event for the dropped items (the client removes them itself).
 async fn retry(
     s: &AppState,
-    who: Principal,
+    caller: Caller,
     thread: SessionInfo,
     item_id: String,
 ) -> Result<Response, Reject> {
     let hub = &s.hub;
-    let (sub, rx) = subscriber(hub);
-    let conn_id = sub.conn_id();
-    hub.subscribe(&who, &thread.id, sub, None, None).await?;
-    let run_id = match hub.retry_after(&who, &thread.id, &item_id).await {
-        Ok(run_id) => run_id,
-        Err(e) => {
-            let _ = hub.unsubscribe(&who, &thread.id, conn_id).await;
-            return Err(e.into());
-        }
-    };
+    let cfg = hub.config();
+    let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
+    let sub = hub
+        .subscribe(&caller, &thread.id, outbox, None, None)
+        .await?;
+    let run_id = hub.retry_after(&caller, &thread.id, &item_id).await?;
     let run = RunStream {
         hub: hub.clone(),
-        who,
+        caller,
         thread,
         rx,
-        conn_id,
+        _sub: sub,
         run_id,
         prelude: Vec::new(),
         user_item: None,
@@ -270,7 +250,7 @@ async fn retry(
 /// as the SDK does, so the cursor is always the last row read.
 async fn items_page(
     hub: &Hub,
-    who: &Principal,
+    who: &Caller,
     thread_id: &str,
     p: &PageParams,
 ) -> Result<Value, Reject> {
@@ -307,12 +287,12 @@ async fn items_page(
 }
 
 /// `threads.list`: newest first by default; the cursor is the last thread's id.
-async fn threads_page(hub: &Hub, who: &Principal, p: &PageParams) -> Result<Value, Reject> {
+async fn threads_page(hub: &Hub, who: &Caller, p: &PageParams) -> Result<Value, Reject> {
     let limit = p.limit()?;
     let (threads, has_more) = match p.order.unwrap_or_default() {
-        Order::Desc => hub.list_sessions(who, limit, p.after.as_deref()).await?,
+        Order::Desc => hub.list_sessions(who, limit, p.after.as_deref())?,
         Order::Asc => {
-            let (mut all, _) = hub.list_sessions(who, MAX_ASC_SCAN, None).await?;
+            let (mut all, _) = hub.list_sessions(who, MAX_ASC_SCAN, None)?;
             all.reverse();
             let start = match &p.after {
                 Some(a) => all

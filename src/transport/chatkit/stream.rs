@@ -9,8 +9,7 @@
 use std::convert::Infallible;
 
 use axum::body::Body;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -19,10 +18,10 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, frame, item_updated};
-use crate::auth::Principal;
-use crate::session::event::{now_rfc3339, Event, EventBody, Item};
-use crate::session::{Hub, Outbound, OutboxReceiver, SessionInfo};
-use crate::transport::Signals;
+use crate::domain::{now_rfc3339, Item};
+use crate::session::event::{Event, EventBody};
+use crate::session::{Caller, Hub, Outbound, OutboxReceiver, SessionInfo, Subscription};
+use crate::transport::{event_stream, Signals};
 
 /// Frames buffered between the writer task and the HTTP body.
 const BODY_FRAMES: usize = 64;
@@ -30,11 +29,14 @@ const BODY_FRAMES: usize = 64;
 /// What the writer task needs to render one run.
 pub(super) struct RunStream {
     pub(super) hub: Hub,
-    pub(super) who: Principal,
+    pub(super) caller: Caller,
     /// The thread as it was when the request arrived (for `thread.updated`).
     pub(super) thread: SessionInfo,
+    /// Its only sender is the session actor's copy: it ends when the actor drops the
+    /// subscriber (session deleted, slow consumer).
     pub(super) rx: OutboxReceiver,
-    pub(super) conn_id: u64,
+    /// Held while the run streams; dropped (ending the subscription) when the stream ends.
+    pub(super) _sub: Subscription,
     pub(super) run_id: String,
     /// Events the SDK sends before `stream_options`: `thread.created` for a new thread.
     pub(super) prelude: Vec<Value>,
@@ -60,15 +62,7 @@ pub(super) fn fixed(events: &[Value]) -> Response {
 }
 
 fn sse_response(body: Body) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::HeaderName::from_static("x-accel-buffering"), "no"),
-        ],
-        body,
-    )
-        .into_response()
+    event_stream("text/event-stream; charset=utf-8", body)
 }
 
 /// How rendering one hub event went.
@@ -127,7 +121,7 @@ impl RunStream {
             // The client closed the stream before the run ended: that is ChatKit's stop button.
             match self
                 .hub
-                .cancel(&self.who, &self.thread.id, Some(self.run_id.clone()))
+                .cancel(&self.caller, &self.thread.id, Some(self.run_id.clone()))
                 .await
             {
                 Ok(()) => {
@@ -138,10 +132,6 @@ impl RunStream {
                 }
             }
         }
-        let _ = self
-            .hub
-            .unsubscribe(&self.who, &self.thread.id, self.conn_id)
-            .await;
     }
 
     /// Wait for this request's user message and render it as `thread.item.done`.
@@ -236,6 +226,8 @@ struct Render {
 
 /// The body side: each event is framed and handed over at once (hyper flushes per chunk).
 struct Writer {
+    /// The HTTP body holds the receiver; it is closed when the client goes away (the stop
+    /// button).
     tx: mpsc::Sender<Bytes>,
     /// The run ended (or cannot be followed any more): closing the body must not cancel it.
     finished: bool,

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::session::event::{Item, ItemStatus, Role};
+use crate::domain::{Item, ItemStatus, Role};
 use crate::session::SessionInfo;
 
 /// Items per page when a request gives no `limit` (the SDK's `DEFAULT_PAGE_SIZE`).

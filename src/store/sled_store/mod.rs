@@ -15,6 +15,9 @@
 //! file. One background thread performs barriers; callers arriving while one runs share the
 //! next, so N sessions acknowledging at once cost one fsync, not N.
 
+mod barrier;
+mod keys;
+
 use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,58 +26,20 @@ use std::sync::{mpsc as std_mpsc, Arc, Mutex};
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
+use barrier::{barrier_thread, BarrierReply, BarrierWorker};
+use keys::{chunk_prefix, item_key, owner_key, sep_key, session_key, streaming_key};
+
 use super::{
     IdemRecord, ItemRange, Recovery, SessionRecord, Store, StoreError, StoreResult, StoredItem,
     WriteBatch,
 };
-use crate::session::event::{Item, ItemStatus};
-
-type BarrierReply = oneshot::Sender<Result<(), String>>;
-
-/// The barrier thread and the way to reach it; dropping `tx` ends the thread.
-struct BarrierWorker {
-    tx: std_mpsc::Sender<BarrierReply>,
-    join: std::thread::JoinHandle<()>,
-}
+use crate::domain::{Item, ItemStatus};
 
 pub struct SledStore {
     db: sled::Db,
     generation: AtomicU64,
     /// The barrier thread; `None` when durability is off (benchmarks only) or after `close`.
     barrier: Mutex<Option<BarrierWorker>>,
-}
-
-fn sep_key(prefix: &str, session: &str, rest: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(prefix.len() + session.len() + 1 + rest.len());
-    k.extend_from_slice(prefix.as_bytes());
-    k.extend_from_slice(session.as_bytes());
-    k.push(0);
-    k.extend_from_slice(rest);
-    k
-}
-
-fn item_key(session: &str, ord: u64) -> Vec<u8> {
-    sep_key("i/", session, format!("{ord:016x}").as_bytes())
-}
-
-fn chunk_prefix(session: &str, ord: u64) -> Vec<u8> {
-    sep_key("c/", session, format!("{ord:016x}").as_bytes())
-}
-
-fn streaming_key(session: &str, ord: u64) -> Vec<u8> {
-    sep_key("r/", session, format!("{ord:016x}").as_bytes())
-}
-
-fn owner_key(rec: &SessionRecord) -> Vec<u8> {
-    sep_key(
-        "o/",
-        &rec.owner,
-        format!("{:016x}{}", rec.created_ms, rec.id).as_bytes(),
-    )
-}
-
-fn session_key(id: &str) -> Vec<u8> {
-    format!("s/{id}").into_bytes()
 }
 
 impl SledStore {
@@ -116,25 +81,6 @@ impl SledStore {
             batch.remove(k);
         }
         Ok(())
-    }
-}
-
-/// Runs barriers one after another; every request that arrived during a barrier is answered by
-/// the next one (group commit). Ends when the store is dropped.
-fn barrier_thread(db: sled::Db, data_file: File, rx: std_mpsc::Receiver<BarrierReply>) {
-    while let Ok(first) = rx.recv() {
-        let mut waiting = vec![first];
-        while let Ok(more) = rx.try_recv() {
-            waiting.push(more);
-        }
-        let result = db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-            .and_then(|_| data_file.sync_all().map_err(|e| e.to_string()));
-        for w in waiting {
-            let _ = w.send(result.clone());
-        }
     }
 }
 
@@ -392,116 +338,4 @@ fn items_session<'a>(b: &'a WriteBatch, _si: &StoredItem) -> StoreResult<&'a str
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::session::event::Role;
-    use crate::store::TextChunk;
-
-    fn record(id: &str) -> SessionRecord {
-        SessionRecord {
-            id: id.into(),
-            owner: "u".into(),
-            title: None,
-            metadata: None,
-            created_at: "2026-11-21T00:00:00Z".into(),
-            created_ms: 0,
-            updated_at: "2026-11-21T00:00:00Z".into(),
-            epoch: "e".into(),
-            head_seq: 0,
-            generation: 0,
-            next_ord: 1,
-        }
-    }
-
-    fn streaming(id: &str) -> Item {
-        Item {
-            id: id.into(),
-            role: Role::Assistant,
-            text: String::new(),
-            status: ItemStatus::Streaming,
-            created_at: "2026-11-21T00:00:00Z".into(),
-            client_msg_id: None,
-            run_id: Some("r".into()),
-            reply_to: None,
-            finish_reason: None,
-            usage: None,
-            error_code: None,
-        }
-    }
-
-    fn chunk(n: u32, text: &str) -> TextChunk {
-        TextChunk {
-            session: "s".into(),
-            ord: 0,
-            n,
-            text: text.into(),
-        }
-    }
-
-    #[test]
-    fn recovery_rebuilds_an_interrupted_item_from_its_checkpoint_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SledStore::open(dir.path(), true).unwrap();
-            store.recover().unwrap();
-            store
-                .write(WriteBatch {
-                    session: Some(record("s")),
-                    items: vec![StoredItem {
-                        ord: 0,
-                        item: streaming("a"),
-                    }],
-                    streaming_started: vec![("s".into(), 0)],
-                    ..Default::default()
-                })
-                .unwrap();
-            for (n, t) in ["Hel", "lo, ", "world"].iter().enumerate() {
-                store
-                    .write(WriteBatch {
-                        text_chunks: vec![chunk(n as u32, t)],
-                        ..Default::default()
-                    })
-                    .unwrap();
-            }
-            store.close().unwrap();
-        }
-        let store = SledStore::open(dir.path(), true).unwrap();
-        let rec = store.recover().unwrap();
-        assert!(!rec.clean);
-        assert_eq!(rec.interrupted_items, 1);
-        let item = store.get_item("s", 0).unwrap().unwrap();
-        assert_eq!(item.status, ItemStatus::Interrupted);
-        assert_eq!(item.text, "Hello, world");
-        assert_eq!(
-            store.db.scan_prefix(b"c/").count(),
-            0,
-            "chunks are folded in and dropped"
-        );
-        assert_eq!(store.db.scan_prefix(b"r/").count(), 0);
-    }
-
-    #[test]
-    fn finishing_a_run_drops_its_chunks() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), false).unwrap();
-        store
-            .write(WriteBatch {
-                text_chunks: vec![chunk(0, "x"), chunk(1, "y")],
-                ..Default::default()
-            })
-            .unwrap();
-        let mut done = streaming("a");
-        done.text = "xy".into();
-        done.status = ItemStatus::Complete;
-        store
-            .write(WriteBatch {
-                session: Some(record("s")),
-                items: vec![StoredItem { ord: 0, item: done }],
-                streaming_ended: vec![("s".into(), 0)],
-                ..Default::default()
-            })
-            .unwrap();
-        assert_eq!(store.db.scan_prefix(b"c/").count(), 0);
-        assert_eq!(store.get_item("s", 0).unwrap().unwrap().text, "xy");
-    }
-}
+mod tests;

@@ -1,0 +1,191 @@
+//! What callers ask of a session, validated once: who asks ([`Caller`], with the [`Quota`]
+//! the auth layer charges), a user message ([`SendRequest`]), a page of items, and the
+//! session's public description. Transports build these and translate the answers; the rules
+//! of a send live here and in `state`, nowhere else.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::config::BusyPolicy;
+use crate::domain::Item;
+use crate::error::HubError;
+use crate::store::SessionRecord;
+
+/// Longest accepted `client_msg_id`, in bytes.
+pub const MAX_CLIENT_MSG_ID: usize = 256;
+
+/// Per-user admission of new work, charged by the session only for work it will really do
+/// (a duplicate message costs nothing). Implemented by the auth layer's limits.
+pub trait Quota: Send + Sync + 'static {
+    /// Charge a new message and the run it starts.
+    fn admit_message(&self, sub: &str) -> Result<(), HubError>;
+    /// Charge a run started without a new message (a retry).
+    fn admit_run(&self, sub: &str) -> Result<(), HubError>;
+}
+
+/// Who is asking: the user id sessions are owned by, and their quota (none in anonymous mode).
+#[derive(Clone)]
+pub struct Caller {
+    sub: Arc<str>,
+    quota: Option<Arc<dyn Quota>>,
+}
+
+impl Caller {
+    pub fn new(sub: impl Into<Arc<str>>, quota: Option<Arc<dyn Quota>>) -> Self {
+        Caller {
+            sub: sub.into(),
+            quota,
+        }
+    }
+
+    pub fn sub(&self) -> &str {
+        &self.sub
+    }
+
+    pub(crate) fn admit_message(&self) -> Result<(), HubError> {
+        self.quota
+            .as_ref()
+            .map_or(Ok(()), |q| q.admit_message(&self.sub))
+    }
+
+    pub(crate) fn admit_run(&self) -> Result<(), HubError> {
+        self.quota
+            .as_ref()
+            .map_or(Ok(()), |q| q.admit_run(&self.sub))
+    }
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("sub", &self.sub)
+            .field("limited", &self.quota.is_some())
+            .finish()
+    }
+}
+
+/// A user message, checked for shape and size: it can only be built valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    client_msg_id: String,
+    text: String,
+    on_busy: Option<BusyPolicy>,
+}
+
+impl SendRequest {
+    /// `client_msg_id` of 1 to 256 bytes; `text` of at most `max_text_chars` Unicode scalar
+    /// values; `on_busy` overrides the session's busy policy for this message.
+    pub fn new(
+        client_msg_id: impl Into<String>,
+        text: impl Into<String>,
+        on_busy: Option<BusyPolicy>,
+        max_text_chars: usize,
+    ) -> Result<Self, HubError> {
+        let client_msg_id = client_msg_id.into();
+        if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+            return Err(HubError::BadRequest(format!(
+                "`client_msg_id` must be 1 to {MAX_CLIENT_MSG_ID} bytes"
+            )));
+        }
+        let text = text.into();
+        if text.chars().count() > max_text_chars {
+            return Err(HubError::TooLarge(format!(
+                "`text` is longer than {max_text_chars} characters"
+            )));
+        }
+        Ok(SendRequest {
+            client_msg_id,
+            text,
+            on_busy,
+        })
+    }
+
+    pub fn client_msg_id(&self) -> &str {
+        &self.client_msg_id
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub fn on_busy(&self) -> Option<BusyPolicy> {
+        self.on_busy
+    }
+}
+
+/// Session metadata as REST and other listings show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub title: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Value>,
+}
+
+impl From<&SessionRecord> for SessionInfo {
+    fn from(r: &SessionRecord) -> Self {
+        SessionInfo {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            created_at: r.created_at.clone(),
+            updated_at: r.updated_at.clone(),
+            metadata: r.metadata.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// A page request over a session's items, by item ids.
+#[derive(Debug, Clone, Default)]
+pub struct ItemsQuery {
+    pub limit: usize,
+    pub before: Option<String>,
+    pub after: Option<String>,
+    pub order: ItemOrder,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemsPage {
+    pub items: Vec<Item>,
+    pub has_more: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_send_is_checked_once_for_shape_and_size() {
+        assert!(SendRequest::new("c1", "hi", None, 10).is_ok());
+        assert_eq!(
+            SendRequest::new("", "hi", None, 10).unwrap_err().code(),
+            "bad_request"
+        );
+        let long_id = "x".repeat(MAX_CLIENT_MSG_ID + 1);
+        assert_eq!(
+            SendRequest::new(long_id, "hi", None, 10)
+                .unwrap_err()
+                .code(),
+            "bad_request"
+        );
+        // Unicode scalar values, not bytes.
+        assert!(SendRequest::new("c1", "é".repeat(10), None, 10).is_ok());
+        assert_eq!(
+            SendRequest::new("c1", "é".repeat(11), None, 10)
+                .unwrap_err()
+                .code(),
+            "too_large"
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! `SessionState`: one session's protocol rules as a state machine that does no I/O.
+//!
+//! Each method takes a command, an agent chunk or a clock event, changes the state and queues
+//! [`Effect`]s: store writes, durability barriers, events to fan out, the agent to start or
+//! stop, the ack to deliver. The actor (`session::actor`) drains them with
+//! [`SessionState::next_effect`] and executes them in order, so "the ack only after the
+//! barrier" and "the terminal event only after the item is durable" are orderings in this
+//! queue, checked by the unit tests in `tests.rs` without a runtime, a store or a socket.
+//! Reads the rules need (an idempotency key, a page of items) are done by the actor first and
+//! handed in as arguments.
+//!
+//! A run is a list of items (today: one assistant item per run; tool items join it later),
+//! so continuation runs and runs with several items extend `RunState`, not the actor.
+
+mod resume;
+mod run;
+mod send;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+pub(crate) use resume::Resume;
+pub(crate) use send::Accepted;
+
+use super::event::{Ack, Event, EventBody};
+use crate::config::{BusyPolicy, Config};
+use crate::domain::{new_epoch, now_ms, Item};
+use crate::store::{SessionRecord, WriteBatch};
+
+/// The limits and defaults the rules need, taken from the config once.
+#[derive(Debug, Clone)]
+pub(crate) struct Rules {
+    /// Events kept for replay.
+    pub(crate) replay_tail: usize,
+    /// Most events one resume replays (beyond that a snapshot is smaller and safer).
+    pub(crate) replay_max: usize,
+    pub(crate) busy_policy: BusyPolicy,
+    /// Items in a snapshot page.
+    pub(crate) snapshot_items: usize,
+}
+
+impl Rules {
+    pub(crate) fn from_config(cfg: &Config) -> Self {
+        Rules {
+            replay_tail: cfg.replay_tail,
+            replay_max: cfg.outbound_frames / 2,
+            busy_policy: cfg.busy_policy,
+            snapshot_items: cfg.snapshot_items,
+        }
+    }
+}
+
+/// Something the actor must do, in the order queued.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    /// Apply these writes atomically (not yet durable).
+    Write(Box<WriteBatch>),
+    /// Wait until every earlier write is durable.
+    Barrier,
+    /// Wait until no streaming checkpoint of the item at `ord` is pending or in flight, so the
+    /// final write of that item cannot be overtaken by a late chunk.
+    SettleCheckpoints { ord: u64 },
+    /// Deliver the ack of the message being committed (before its `message` event).
+    Ack(Ack),
+    /// Fan a sequenced event out to every subscriber (it is already in the replay tail).
+    Emit(Arc<Event>),
+    /// Start the agent for the active run, answering the history up to `reply_ord`.
+    StartAgent { run_id: String, reply_ord: u64 },
+    /// Stop the active run's agent: its upstream request is dropped.
+    StopAgent,
+    /// A run ended this way (`completed`, `cancelled`, `failed`): for the metrics.
+    RunEnded(&'static str),
+    /// Remove the session and everything in it from the store.
+    DeleteSession(Box<SessionRecord>),
+    /// Tell every subscriber its subscription ended (the session is gone) and drop them.
+    EndSubscriptions,
+}
+
+/// A run waiting for the active one to end.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRun {
+    pub(crate) run_id: String,
+    /// The user item it answers, and that item's place in the session's order.
+    pub(crate) reply_to: String,
+    pub(crate) reply_ord: u64,
+}
+
+/// The streaming run: its assistant item (text so far) and how much of it is checkpointed.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    pub(crate) run_id: String,
+    pub(crate) item: Item,
+    pub(crate) ord: u64,
+    /// Bytes of `item.text` handed to the checkpoint writer, and in how many chunks.
+    checkpointed: usize,
+    chunks: u32,
+}
+
+pub(crate) struct SessionState {
+    record: SessionRecord,
+    rules: Rules,
+    /// The most recent events, oldest first, for replay on resume.
+    tail: VecDeque<Arc<Event>>,
+    active: Option<RunState>,
+    queue: VecDeque<PendingRun>,
+    /// Shutting down or deleted: no new messages, subscriptions or runs.
+    stopping: bool,
+    effects: VecDeque<Effect>,
+}
+
+impl SessionState {
+    /// The state of a session loaded from its record. A record written in an earlier store
+    /// generation (the process crashed since) may be behind the seqs clients saw: continuity
+    /// is not guaranteed, so the session starts a new epoch at seq 0.
+    pub(crate) fn load(mut record: SessionRecord, generation: u64, rules: Rules) -> Self {
+        if record.generation != generation {
+            record.epoch = new_epoch();
+            record.head_seq = 0;
+            record.generation = generation;
+        }
+        SessionState {
+            record,
+            rules,
+            tail: VecDeque::new(),
+            active: None,
+            queue: VecDeque::new(),
+            stopping: false,
+            effects: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &str {
+        &self.record.id
+    }
+
+    pub(crate) fn record(&self) -> &SessionRecord {
+        &self.record
+    }
+
+    /// The next thing the actor must do.
+    pub(crate) fn next_effect(&mut self) -> Option<Effect> {
+        self.effects.pop_front()
+    }
+
+    pub(crate) fn has_active_run(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Nothing running, nothing queued, not stopping: the actor may be evicted.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.active.is_none() && self.queue.is_empty() && !self.stopping
+    }
+
+    /// Write the record as it is now (its head seq and next ord move without a write).
+    pub(crate) fn persist_record(&mut self) {
+        self.write(WriteBatch {
+            session: Some(self.record.clone()),
+            ..Default::default()
+        });
+    }
+
+    fn write(&mut self, batch: WriteBatch) {
+        self.effects.push_back(Effect::Write(Box::new(batch)));
+    }
+
+    /// Sequence an event: the next seq of the epoch, kept for replay, queued for fan-out.
+    fn emit(&mut self, body: EventBody) {
+        self.record.head_seq += 1;
+        let ev = Arc::new(Event::new(
+            &self.record.id,
+            &self.record.epoch,
+            self.record.head_seq,
+            now_ms(),
+            body,
+        ));
+        self.tail.push_back(ev.clone());
+        while self.tail.len() > self.rules.replay_tail {
+            self.tail.pop_front();
+        }
+        self.effects.push_back(Effect::Emit(ev));
+    }
+
+    /// Shutdown begins: queued runs are dropped, each with `run.cancelled` (`item: null`); the
+    /// active run may finish within the drain timeout.
+    pub(crate) fn begin_shutdown(&mut self) {
+        self.stopping = true;
+        self.drop_queue();
+    }
+
+    /// Delete the session: every run still ends with its terminal event (queued ones
+    /// `run.cancelled` with no item, the active one `run.cancelled` with its partial text),
+    /// then the store forgets the session, then `session.deleted`, then no subscriber remains.
+    pub(crate) fn delete(&mut self) {
+        self.begin_shutdown();
+        self.cancel_active(run::Next::Hold);
+        self.effects
+            .push_back(Effect::DeleteSession(Box::new(self.record.clone())));
+        self.effects.push_back(Effect::Barrier);
+        self.emit(EventBody::SessionDeleted {});
+        self.effects.push_back(Effect::EndSubscriptions);
+    }
+
+    fn drop_queue(&mut self) {
+        for q in std::mem::take(&mut self.queue) {
+            self.emit(EventBody::RunCancelled {
+                run_id: q.run_id,
+                reply_to: Some(q.reply_to),
+                item: None,
+            });
+        }
+    }
+
+    fn refuse_if_stopping(&self) -> Result<(), crate::error::HubError> {
+        if self.stopping {
+            return Err(crate::error::HubError::Unavailable(
+                "the hub is shutting down".into(),
+            ));
+        }
+        Ok(())
+    }
+}
