@@ -285,6 +285,47 @@ pub struct Config {
     /// Seconds a request body may take to arrive (slow-body clients get 408).
     #[arg(long, env = "SESSIONHUB_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
     pub body_timeout_secs: u64,
+    #[command(flatten)]
+    pub tools: ToolsConfig,
+}
+
+pub const DEFAULT_TOOL_TIMEOUT_MS: u64 = 30_000;
+pub const DEFAULT_TOOL_OUTPUT_BYTES: usize = 64 * 1024;
+pub const DEFAULT_MAX_TOOL_ROUNDS: u32 = 8;
+
+/// Tools the model may call (PROTOCOL 1.1): MCP servers, limits, approvals.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ToolsConfig {
+    /// An MCP server whose tools the model may call, as `NAME=URL` (streamable HTTP); repeat
+    /// the flag, or comma-separate in the variable. Its tools are offered as `NAME__TOOL`; a
+    /// bearer token for it is read from `SESSIONHUB_MCP_<NAME>_TOKEN`.
+    #[arg(
+        long = "mcp-server",
+        env = "SESSIONHUB_MCP_SERVERS",
+        value_delimiter = ','
+    )]
+    pub mcp_servers: Vec<String>,
+    /// Milliseconds one server tool call may take before it fails as timed out.
+    #[arg(long, env = "SESSIONHUB_TOOL_TIMEOUT_MS", default_value_t = DEFAULT_TOOL_TIMEOUT_MS)]
+    pub tool_timeout_ms: u64,
+    /// Largest server tool output kept, in bytes (longer output is cut and says so).
+    #[arg(long, env = "SESSIONHUB_TOOL_OUTPUT_BYTES", default_value_t = DEFAULT_TOOL_OUTPUT_BYTES)]
+    pub tool_output_bytes: usize,
+    /// Server tools whose calls wait for a person's approval, as globs over `NAME__TOOL`
+    /// (repeat the flag, or comma-separate in the variable).
+    #[arg(
+        long = "tool-approval",
+        env = "SESSIONHUB_TOOL_APPROVAL",
+        value_delimiter = ','
+    )]
+    pub tool_approval: Vec<String>,
+    /// Model turns one run may take with server tool results before it fails `tool_rounds`.
+    #[arg(long, env = "SESSIONHUB_MAX_TOOL_ROUNDS", default_value_t = DEFAULT_MAX_TOOL_ROUNDS)]
+    pub max_tool_rounds: u32,
+    /// A JSON file listing the client tools ChatKit front ends run (`[{name, description,
+    /// parameters}]`): ChatKit declares none itself.
+    #[arg(long, env = "SESSIONHUB_CHATKIT_CLIENT_TOOLS")]
+    pub chatkit_client_tools: Option<PathBuf>,
 }
 
 /// A secret (an API key, a token-verifying secret) that never shows in `Debug` output: the
@@ -349,5 +390,8 @@ impl Config {
     }
     pub fn checkpoint(&self) -> Duration {
         Duration::from_millis(self.checkpoint_ms)
+    }
+    pub fn tool_timeout(&self) -> Duration {
+        Duration::from_millis(self.tools.tool_timeout_ms)
     }
 }

@@ -20,6 +20,7 @@ pub mod error;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod tools;
 pub mod transport;
 
 use std::future::{Future, IntoFuture};

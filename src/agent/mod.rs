@@ -8,8 +8,8 @@
 pub mod openai;
 pub mod scripted;
 
-use crate::domain::Item;
 pub use crate::domain::{FinishReason, Usage};
+use crate::domain::{Item, ToolSpec};
 use futures::stream::BoxStream;
 
 /// One piece of a streamed reply.
@@ -17,9 +17,15 @@ use futures::stream::BoxStream;
 pub enum AgentChunk {
     /// Text to append to the reply, fanned out as `run.delta`.
     Delta(String),
+    /// The model started a tool call. `call_id` is the model's id for it (the agent makes one
+    /// up when the model gives none); ids are unique within the turn.
+    ToolCallStarted { call_id: String, name: String },
+    /// The next fragment of a started call's arguments (JSON text), in order; the fragments
+    /// concatenate to the arguments.
+    ToolCallDelta { call_id: String, arguments: String },
     /// Token usage, when the upstream reports it.
     Usage(Usage),
-    /// The reply is over. Nothing follows.
+    /// The turn is over (`ToolCalls`: it ended with the calls started above). Nothing follows.
     Finished(FinishReason),
 }
 
@@ -47,10 +53,15 @@ impl AgentError {
 pub struct AgentRequest {
     pub session_id: String,
     pub run_id: String,
-    /// The conversation so far, oldest first: user and assistant items. The last item is the
-    /// user message this run replies to. Assistant items may be `cancelled`, `failed` or
-    /// `interrupted` with partial text.
+    /// The conversation so far, oldest first: user, assistant and tool items. The turn answers
+    /// the last user message, or (a later turn of a run, a continuation) the tool results
+    /// after it. Assistant items may be `cancelled`, `failed` or `interrupted` with partial
+    /// text; every tool item has a final status and its output (a denied, cancelled or
+    /// interrupted call says so).
     pub history: Vec<Item>,
+    /// The tools the model may call in this turn: the hub's server tools and the client tools
+    /// of the message being answered.
+    pub tools: Vec<ToolSpec>,
 }
 
 pub type AgentStream = BoxStream<'static, Result<AgentChunk, AgentError>>;

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum Role {
     User,
     Assistant,
+    /// One tool call and its result (PROTOCOL 1.1).
+    Tool,
 }
 
 /// Lifecycle of an item (PROTOCOL.md, the session model).
@@ -15,10 +17,29 @@ pub enum Role {
 #[serde(rename_all = "snake_case")]
 pub enum ItemStatus {
     Complete,
+    /// Text (or a tool call's arguments) still arriving.
     Streaming,
     Cancelled,
+    /// A run's error, or a tool that reported an error or timed out.
     Failed,
+    /// Cut by a crash or a shutdown.
     Interrupted,
+    /// A server tool is executing.
+    Running,
+    /// A client tool call waiting for a front end's result.
+    Pending,
+    /// A server tool call waiting for a person's approval.
+    AwaitingApproval,
+    /// A call a person denied: it never ran.
+    Denied,
+}
+
+impl ItemStatus {
+    /// A tool call waiting for someone outside the hub (a client's result or an approval):
+    /// it survives a crash and can still be resolved.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, ItemStatus::Pending | ItemStatus::AwaitingApproval)
+    }
 }
 
 /// Token accounting reported by an upstream model, stored on the assistant item.
@@ -37,6 +58,8 @@ pub enum FinishReason {
     Stop,
     /// The reply was cut at the model's length limit; the item completes and says so.
     Length,
+    /// The model's turn ended with tool calls: their results go back to it.
+    ToolCalls,
 }
 
 /// A user or assistant message, as stored and as sent in events and listings.
@@ -64,23 +87,86 @@ pub struct Item {
     /// Error code of a failed run, kept with the partial text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// A user item's context (a JSON object), given to the model with the message and never
+    /// shown as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<serde_json::Value>,
+    /// A user item's client tools: what its run and continuations may call on the front end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<ToolSpec>>,
+    /// A tool item's call, when the item is one (`role: "tool"`).
+    #[serde(default, flatten)]
+    pub call: Option<ToolCall>,
+}
+
+/// A tool the model may call: a name (`[A-Za-z0-9_-]{1,64}`), what it does, and a JSON Schema
+/// object for its arguments.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub parameters: serde_json::Value,
+}
+
+/// Who runs a tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Executor {
+    /// The hub (an MCP tool).
+    Server,
+    /// A front end.
+    Client,
+}
+
+/// The call a tool item stands for, and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The assistant item of the model turn that made the call.
+    pub parent_id: String,
+    /// The id the model gave the call (made up when it gave none).
+    pub call_id: String,
+    pub name: String,
+    /// The arguments' JSON text, as the model wrote it (or as an approval replaced it).
+    pub arguments: String,
+    pub executor: Executor,
+    /// The result, absent until there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 impl Item {
-    /// A complete user message.
-    pub fn user(id: String, text: String, client_msg_id: String, created_at: String) -> Self {
+    /// An item with no optional field set.
+    pub fn new(
+        id: String,
+        role: Role,
+        text: String,
+        status: ItemStatus,
+        created_at: String,
+    ) -> Self {
         Item {
             id,
-            role: Role::User,
+            role,
             text,
-            status: ItemStatus::Complete,
+            status,
             created_at,
-            client_msg_id: Some(client_msg_id),
+            client_msg_id: None,
             run_id: None,
             reply_to: None,
             finish_reason: None,
             usage: None,
             error_code: None,
+            context: None,
+            tools: None,
+            call: None,
+        }
+    }
+
+    /// A complete user message.
+    pub fn user(id: String, text: String, client_msg_id: String, created_at: String) -> Self {
+        Item {
+            client_msg_id: Some(client_msg_id),
+            ..Item::new(id, Role::User, text, ItemStatus::Complete, created_at)
         }
     }
 
@@ -92,17 +178,15 @@ impl Item {
         created_at: String,
     ) -> Self {
         Item {
-            id,
-            role: Role::Assistant,
-            text: String::new(),
-            status: ItemStatus::Streaming,
-            created_at,
-            client_msg_id: None,
             run_id: Some(run_id),
             reply_to: Some(reply_to),
-            finish_reason: None,
-            usage: None,
-            error_code: None,
+            ..Item::new(
+                id,
+                Role::Assistant,
+                String::new(),
+                ItemStatus::Streaming,
+                created_at,
+            )
         }
     }
 }

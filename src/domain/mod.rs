@@ -5,7 +5,7 @@
 mod item;
 mod time;
 
-pub use item::{FinishReason, Item, ItemStatus, Role, Usage};
+pub use item::{Executor, FinishReason, Item, ItemStatus, Role, ToolCall, ToolSpec, Usage};
 pub use time::{now_ms, now_rfc3339, sleep_until_opt};
 
 use serde::{Deserialize, Serialize};

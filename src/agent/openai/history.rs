@@ -70,6 +70,9 @@ fn message(item: &Item) -> Option<(ChatCompletionRequestMessage, usize)> {
                 chars,
             ))
         }
+        // Tool items go upstream with their assistant turn; until the model side knows tool
+        // calls, they are left out.
+        _ => None,
     }
 }
 
@@ -79,19 +82,13 @@ mod tests {
     use serde_json::json;
 
     fn item(role: Role, status: ItemStatus, text: &str) -> Item {
-        Item {
-            id: "i".into(),
+        Item::new(
+            "i".into(),
             role,
-            text: text.into(),
+            text.into(),
             status,
-            created_at: "2026-11-21T10:00:00.000Z".into(),
-            client_msg_id: None,
-            run_id: None,
-            reply_to: None,
-            finish_reason: None,
-            usage: None,
-            error_code: None,
-        }
+            "2026-11-21T10:00:00.000Z".into(),
+        )
     }
 
     fn wire(messages: &[ChatCompletionRequestMessage]) -> serde_json::Value {

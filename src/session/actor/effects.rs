@@ -132,6 +132,7 @@ impl Actor {
             session_id: id,
             run_id,
             history,
+            tools: Vec::new(),
         });
         self.agent = Some(AgentTask::spawn(stream));
         self.shared.metrics.runs_active.inc();

@@ -167,6 +167,8 @@ impl Actor {
                 self.state.on_usage(usage);
             }
             Ok(AgentChunk::Finished(reason)) => self.state.on_finished(reason),
+            // Tool calls reach the session in the next step of the tools work.
+            Ok(AgentChunk::ToolCallStarted { .. } | AgentChunk::ToolCallDelta { .. }) => {}
             Err(e) => {
                 tracing::warn!(session_id = %self.state.id(), code = %e.code, "run failed");
                 self.state.on_failed(RunError {

@@ -23,17 +23,14 @@ fn record(id: &str) -> SessionRecord {
 
 fn streaming(id: &str) -> Item {
     Item {
-        id: id.into(),
-        role: Role::Assistant,
-        text: String::new(),
-        status: ItemStatus::Streaming,
-        created_at: "2026-11-21T00:00:00Z".into(),
-        client_msg_id: None,
         run_id: Some("r".into()),
-        reply_to: None,
-        finish_reason: None,
-        usage: None,
-        error_code: None,
+        ..Item::new(
+            id.into(),
+            Role::Assistant,
+            String::new(),
+            ItemStatus::Streaming,
+            "2026-11-21T00:00:00Z".into(),
+        )
     }
 }
 

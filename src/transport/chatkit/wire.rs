@@ -294,9 +294,15 @@ pub(super) fn parse(body: &[u8]) -> Result<Request, BadRequest> {
 /// True for items a ChatKit client never sees: what the SDK would not have persisted (a failed
 /// reply, an empty stopped one) or not yet (a reply still streaming).
 pub(super) fn hidden(item: &Item) -> bool {
-    item.role == Role::Assistant
-        && (matches!(item.status, ItemStatus::Failed | ItemStatus::Streaming)
-            || item.text.is_empty())
+    match item.role {
+        Role::User => false,
+        Role::Assistant => {
+            matches!(item.status, ItemStatus::Failed | ItemStatus::Streaming)
+                || item.text.is_empty()
+        }
+        // ChatKit shows tool calls its own way (client_tool_call items), not as messages.
+        Role::Tool => true,
+    }
 }
 
 /// A hub item as a ChatKit `ThreadItem`.
@@ -308,7 +314,9 @@ pub(super) fn item(thread_id: &str, item: &Item) -> Value {
             "content": [{"type": "input_text", "text": item.text}],
             "attachments": [], "inference_options": {},
         }),
-        Role::Assistant => assistant(thread_id, &item.id, &item.created_at, Some(&item.text)),
+        Role::Assistant | Role::Tool => {
+            assistant(thread_id, &item.id, &item.created_at, Some(&item.text))
+        }
     }
 }
 
