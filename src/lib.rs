@@ -68,6 +68,11 @@ pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
     }
 }
 
+/// The server tools the config names, under its limits and approval globs.
+pub fn build_tools(config: &Config) -> anyhow::Result<tools::Tools> {
+    tools::Tools::new(Vec::new(), &config.tools)
+}
+
 /// Open the store (running crash recovery) and build the hub with the configured agent.
 pub fn build_hub(config: Config) -> anyhow::Result<Hub> {
     let agent = build_agent(&config)?;
@@ -89,10 +94,12 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
         "store opened"
     );
     let store: Arc<dyn Store> = store;
+    let tools = Arc::new(build_tools(&config)?);
     Ok(Hub::new(
         Arc::new(config),
         store,
         agent,
+        tools,
         Arc::new(Metrics::new()),
     ))
 }

@@ -6,6 +6,10 @@
 //! `upstream_unavailable` (retryable), so every transport's failure path can be exercised
 //! without a model. Pacing uses `tokio::time::interval`, so N deltas at D ms take N x D ms
 //! however long each tick's work takes. Dropping the stream stops it at once.
+//!
+//! Tools, so everything works with no model: a message `/tool NAME {json}` makes the first
+//! turn call tool `NAME` (a server or a client tool) with those arguments (`{}` when none);
+//! the turn after the results answers with text quoting each call's output.
 
 use std::time::Duration;
 
@@ -13,7 +17,10 @@ use futures::StreamExt;
 use tokio::time::MissedTickBehavior;
 
 use super::{Agent, AgentChunk, AgentError, AgentRequest, AgentStream, FinishReason};
-use crate::domain::Role;
+use crate::domain::{Item, ItemStatus, Role};
+
+/// The command that makes the scripted agent call a tool.
+pub const TOOL_COMMAND: &str = "/tool ";
 
 /// Marker that makes a scripted run fail after its first delta.
 pub const FAIL_MARKER: &str = "[[fail]]";
@@ -41,8 +48,83 @@ pub fn scripted_reply(text: &str, deltas: u32) -> String {
         .collect()
 }
 
+/// `/tool NAME {json}` as (name, arguments).
+pub fn tool_command(text: &str) -> Option<(String, String)> {
+    let rest = text.trim().strip_prefix(TOOL_COMMAND)?.trim();
+    let (name, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let args = args.trim();
+    (!name.is_empty()).then(|| {
+        let args = if args.is_empty() { "{}" } else { args };
+        (name.to_owned(), args.to_owned())
+    })
+}
+
+/// What the scripted agent says after tool results: one sentence per call.
+pub fn tool_reply(calls: &[&Item]) -> String {
+    calls
+        .iter()
+        .filter_map(|i| {
+            let call = i.call.as_ref()?;
+            let output = call.output.as_deref().unwrap_or("");
+            Some(match i.status {
+                ItemStatus::Complete => format!("Tool {} returned: {output}", call.name),
+                ItemStatus::Failed => format!("Tool {} failed: {output}", call.name),
+                ItemStatus::Denied => format!("Tool {} was denied.", call.name),
+                _ => format!("Tool {} was stopped.", call.name),
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A turn that calls one tool: started, arguments in two fragments, finished.
+fn call_tool(name: String, args: String) -> AgentStream {
+    let call_id = format!("call_{}", uuid::Uuid::new_v4().simple());
+    let mut cut = args.len() / 2;
+    while !args.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let chunks = vec![
+        Ok(AgentChunk::ToolCallStarted {
+            call_id: call_id.clone(),
+            name,
+        }),
+        Ok(AgentChunk::ToolCallDelta {
+            call_id: call_id.clone(),
+            arguments: args[..cut].to_owned(),
+        }),
+        Ok(AgentChunk::ToolCallDelta {
+            call_id,
+            arguments: args[cut..].to_owned(),
+        }),
+        Ok(AgentChunk::Finished(FinishReason::ToolCalls)),
+    ];
+    futures::stream::iter(chunks).boxed()
+}
+
 impl Agent for ScriptedAgent {
     fn stream(&self, request: AgentRequest) -> AgentStream {
+        // After tool results (the history ends with the turn's tool items): quote them.
+        let trailing: Vec<&Item> = request
+            .history
+            .iter()
+            .rev()
+            .take_while(|i| i.role == Role::Tool)
+            .collect();
+        if !trailing.is_empty() {
+            let calls: Vec<&Item> = trailing.into_iter().rev().collect();
+            let text = tool_reply(&calls);
+            let words = text.split(' ').count() as u32;
+            return self.words(&text, words, false);
+        }
+        let last_user = request
+            .history
+            .last()
+            .filter(|i| i.role == Role::User)
+            .and_then(|i| tool_command(&i.text));
+        if let Some((name, args)) = last_user {
+            return call_tool(name, args);
+        }
         let last_user = request
             .history
             .iter()
@@ -51,9 +133,23 @@ impl Agent for ScriptedAgent {
             .map(|i| i.text.clone())
             .unwrap_or_default();
         let fail = last_user.contains(FAIL_MARKER);
+        self.words_of(reply_words(&last_user), self.deltas, fail)
+    }
+}
+
+impl ScriptedAgent {
+    /// `text` word by word, exactly (no `Echo:`, no cycling).
+    fn words(&self, text: &str, deltas: u32, fail: bool) -> AgentStream {
+        let words: Vec<String> = text.split(' ').map(str::to_owned).collect();
+        self.words_of(words, deltas, fail)
+    }
+
+    /// `total` deltas cycling through `words`, paced, then `Finished` (or a failure after the
+    /// first delta).
+    fn words_of(&self, words: Vec<String>, total: u32, fail: bool) -> AgentStream {
         // Shared by every step of the stream: a step clones the Arc, not the words.
-        let words: std::sync::Arc<[String]> = reply_words(&last_user).into();
-        let total = self.deltas as usize;
+        let words: std::sync::Arc<[String]> = words.into();
+        let total = total as usize;
         let stamp = self.stamp;
         let mut interval = tokio::time::interval(self.delay.max(Duration::from_micros(1)));
         // Burst keeps the schedule: a tick that fires late (the timer has 1 ms granularity) is
@@ -96,5 +192,21 @@ impl Agent for ScriptedAgent {
             }
         })
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tool_command_names_a_tool_and_its_arguments() {
+        assert_eq!(
+            tool_command("/tool get_page {\"a\": 1}"),
+            Some(("get_page".into(), "{\"a\": 1}".into()))
+        );
+        assert_eq!(tool_command("/tool now"), Some(("now".into(), "{}".into())));
+        assert_eq!(tool_command("/tool "), None);
+        assert_eq!(tool_command("hello /tool x"), None);
     }
 }

@@ -48,6 +48,7 @@ impl Directory {
             head_seq: 0,
             generation: self.store.generation(),
             next_ord: 0,
+            waiting: None,
         }
     }
 

@@ -30,6 +30,9 @@ pub enum EventBody {
         run_id: String,
         item_id: String,
         reply_to: String,
+        /// The run whose resolved tool calls this continuation run answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        continues: Option<String>,
     },
     #[serde(rename = "run.delta")]
     RunDelta {
@@ -38,7 +41,13 @@ pub enum EventBody {
         text: String,
     },
     #[serde(rename = "run.completed")]
-    RunCompleted { run_id: String, item: Item },
+    RunCompleted {
+        run_id: String,
+        item: Item,
+        /// Calls of this run waiting for a client's result or an approval.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pending_tool_calls: Vec<String>,
+    },
     #[serde(rename = "run.cancelled")]
     RunCancelled {
         run_id: String,
@@ -52,6 +61,27 @@ pub enum EventBody {
         item: Item,
         error: RunError,
     },
+    /// A later model turn's assistant item (the first one is announced by `run.started`).
+    #[serde(rename = "item.started")]
+    ItemStarted { run_id: String, item: Item },
+    /// An assistant item that is not the run's last one ended.
+    #[serde(rename = "item.completed")]
+    ItemCompleted { run_id: String, item: Item },
+    /// The model started a tool call; its arguments stream as `tool.delta`.
+    #[serde(rename = "tool.started")]
+    ToolStarted { run_id: String, item: Item },
+    #[serde(rename = "tool.delta")]
+    ToolDelta {
+        run_id: String,
+        item_id: String,
+        arguments: String,
+    },
+    /// The call's arguments are complete; its status says what happens next.
+    #[serde(rename = "tool.called")]
+    ToolCalled { run_id: String, item: Item },
+    /// The call's result (or its end: denied, cancelled, interrupted).
+    #[serde(rename = "tool.result")]
+    ToolResult { run_id: String, item: Item },
     #[serde(rename = "session.updated")]
     SessionUpdated { title: Option<String> },
     /// Items dropped from the history (a retry after an earlier message), oldest first.
@@ -72,6 +102,12 @@ impl EventBody {
             EventBody::RunCompleted { .. } => "run.completed",
             EventBody::RunCancelled { .. } => "run.cancelled",
             EventBody::RunFailed { .. } => "run.failed",
+            EventBody::ItemStarted { .. } => "item.started",
+            EventBody::ItemCompleted { .. } => "item.completed",
+            EventBody::ToolStarted { .. } => "tool.started",
+            EventBody::ToolDelta { .. } => "tool.delta",
+            EventBody::ToolCalled { .. } => "tool.called",
+            EventBody::ToolResult { .. } => "tool.result",
             EventBody::SessionUpdated { .. } => "session.updated",
             EventBody::ItemsRemoved { .. } => "items.removed",
             EventBody::SessionDeleted {} => "session.deleted",
@@ -86,7 +122,13 @@ impl EventBody {
             | EventBody::RunDelta { run_id, .. }
             | EventBody::RunCompleted { run_id, .. }
             | EventBody::RunCancelled { run_id, .. }
-            | EventBody::RunFailed { run_id, .. } => Some(run_id),
+            | EventBody::RunFailed { run_id, .. }
+            | EventBody::ItemStarted { run_id, .. }
+            | EventBody::ItemCompleted { run_id, .. }
+            | EventBody::ToolStarted { run_id, .. }
+            | EventBody::ToolDelta { run_id, .. }
+            | EventBody::ToolCalled { run_id, .. }
+            | EventBody::ToolResult { run_id, .. } => Some(run_id),
             _ => None,
         }
     }
@@ -180,6 +222,19 @@ pub struct Snapshot {
     pub has_more: bool,
     pub active_run: Option<ActiveRun>,
     pub queued: Vec<QueuedRun>,
+    /// Tool items waiting for a client's result or an approval (PROTOCOL 1.1).
+    pub pending_tool_calls: Vec<Item>,
+}
+
+/// The acknowledgement of a `tool_result` or `tool_approval`: the position of the call's
+/// `tool.result` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolAck {
+    pub session: String,
+    pub call_id: String,
+    pub epoch: String,
+    pub seq: u64,
+    pub duplicate: bool,
 }
 
 /// How a subscribe was answered.

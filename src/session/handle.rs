@@ -9,9 +9,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::Ack;
+use super::event::{Ack, ToolAck};
 use super::outbox::Subscriber;
 use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest};
+use super::state::Resolve;
 use crate::domain::Position;
 use crate::error::HubError;
 use crate::store::SessionRecord;
@@ -25,6 +26,17 @@ pub(crate) enum SendReply {
     Caller(Reply<Ack>),
     /// Onto the subscribed connection's outbox, just before the `message` event (WebSocket);
     /// the caller learns only whether the send failed.
+    Connection {
+        conn_id: u64,
+        reply_ref: Option<Value>,
+        respond_to: Reply<()>,
+    },
+}
+
+/// Where the ack of a `tool_result` or `tool_approval` goes: exactly one place, like a send's.
+#[derive(Debug)]
+pub(crate) enum ToolReply {
+    Caller(Reply<ToolAck>),
     Connection {
         conn_id: u64,
         reply_ref: Option<Value>,
@@ -57,6 +69,12 @@ pub(crate) enum Command {
     Cancel {
         run_id: Option<String>,
         respond_to: Reply<()>,
+    },
+    /// A client's result for a pending call, or a person's decision on an approval.
+    Resolve {
+        call_id: String,
+        how: Resolve,
+        reply: ToolReply,
     },
     Info {
         respond_to: oneshot::Sender<SessionRecord>,
@@ -182,6 +200,39 @@ impl SessionHandle {
             caller,
             req,
             reply: SendReply::Connection {
+                conn_id,
+                reply_ref,
+                respond_to,
+            },
+        })
+        .await
+    }
+
+    pub(crate) async fn resolve(
+        &self,
+        call_id: String,
+        how: Resolve,
+    ) -> Result<Result<ToolAck, HubError>, Gone> {
+        self.call(|tx| Command::Resolve {
+            call_id,
+            how,
+            reply: ToolReply::Caller(tx),
+        })
+        .await
+    }
+
+    /// Resolve with the ack queued on the connection `conn_id`.
+    pub(crate) async fn resolve_on(
+        &self,
+        call_id: String,
+        how: Resolve,
+        conn_id: u64,
+        reply_ref: Option<Value>,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::Resolve {
+            call_id,
+            how,
+            reply: ToolReply::Connection {
                 conn_id,
                 reply_ref,
                 respond_to,

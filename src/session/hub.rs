@@ -11,12 +11,13 @@ use serde_json::Value;
 use super::actor::Shared;
 use super::checkpoint::Checkpointer;
 use super::directory::Directory;
-use super::event::Ack;
+use super::event::{Ack, ToolAck};
 use super::handle::{Gone, SessionHandle};
 use super::outbox::Outbox;
 use super::outbox::Subscriber;
 use super::registry::Registry;
 use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
+use super::state::Resolve as ToolResolution;
 use super::subscription::Subscription;
 use crate::agent::Agent;
 use crate::config::Config;
@@ -24,6 +25,7 @@ use crate::domain::Position;
 use crate::error::HubError;
 use crate::store::Store;
 use crate::telemetry::Metrics;
+use crate::tools::Tools;
 
 /// The hub: sessions, their actors and the shared services. Cheap to clone.
 #[derive(Clone)]
@@ -40,9 +42,11 @@ impl Hub {
         config: Arc<Config>,
         store: Arc<dyn Store>,
         agent: Arc<dyn Agent>,
+        tools: Arc<Tools>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let shared = Arc::new(Shared {
+            tools,
             checkpoints: Checkpointer::spawn(&store),
             store: store.clone(),
             agent,
@@ -219,6 +223,22 @@ impl Hub {
         self.ask(caller, id, |h| {
             let (caller, req) = (caller.clone(), req.clone());
             async move { h.send(caller, req).await }
+        })
+        .await?
+    }
+
+    /// Resolve a waiting tool call (a client tool's result, or an approval); the ack names the
+    /// call's `tool.result` and comes back here once it is durable.
+    pub async fn resolve_tool(
+        &self,
+        caller: &Caller,
+        id: &str,
+        call_id: &str,
+        how: ToolResolution,
+    ) -> Result<ToolAck, HubError> {
+        self.ask(caller, id, |h| {
+            let (call_id, how) = (call_id.to_owned(), how.clone());
+            async move { h.resolve(call_id, how).await }
         })
         .await?
     }

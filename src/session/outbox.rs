@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
-use super::event::{Ack, Event, ResumeKind, Snapshot};
+use super::event::{Ack, Event, ResumeKind, Snapshot, ToolAck};
 
 /// Something a connection must write, in order. Kept small (the rare, large replies are
 /// boxed): every connection's queue allocates room for a block of these up front.
@@ -25,6 +25,8 @@ pub enum Outbound {
     Snapshot(Arc<Snapshot>),
     /// The direct reply to `send`, queued by the actor just before the `message` event.
     Ack(Box<AckReply>),
+    /// The direct reply to `tool_result` / `tool_approval`, queued before the `tool.result`.
+    ToolAck(Box<ToolAckReply>),
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
 }
@@ -36,6 +38,13 @@ pub struct SubscribedReply {
     pub epoch: String,
     pub head_seq: u64,
     pub resume: ResumeKind,
+    pub reply_ref: Option<Value>,
+}
+
+/// The `ack` of a tool call's resolution, with the `ref` of the frame it answers.
+#[derive(Debug, Clone)]
+pub struct ToolAckReply {
+    pub ack: ToolAck,
     pub reply_ref: Option<Value>,
 }
 
@@ -55,7 +64,7 @@ impl Outbound {
                 256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>()
             }
             Outbound::Reply(b) => b.len(),
-            Outbound::Subscribed(_) | Outbound::Ack(_) => 192,
+            Outbound::Subscribed(_) | Outbound::Ack(_) | Outbound::ToolAck(_) => 192,
         }
     }
 }

@@ -9,12 +9,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::BusyPolicy;
-use crate::domain::Item;
+use crate::domain::{Item, ToolSpec};
 use crate::error::HubError;
 use crate::store::SessionRecord;
 
 /// Longest accepted `client_msg_id`, in bytes.
 pub const MAX_CLIENT_MSG_ID: usize = 256;
+/// Most client tools one message may declare, and their definitions' total JSON size.
+pub const MAX_CLIENT_TOOLS: usize = 64;
+pub const MAX_TOOL_DEFS_BYTES: usize = 64 * 1024;
+/// Largest `context` of one message, serialised.
+pub const MAX_CONTEXT_BYTES: usize = 16 * 1024;
 
 /// Per-user admission of new work, charged by the session only for work it will really do
 /// (a duplicate message costs nothing). Implemented by the auth layer's limits.
@@ -67,11 +72,13 @@ impl std::fmt::Debug for Caller {
 }
 
 /// A user message, checked for shape and size: it can only be built valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SendRequest {
     client_msg_id: String,
     text: String,
     on_busy: Option<BusyPolicy>,
+    tools: Vec<ToolSpec>,
+    context: Option<Value>,
 }
 
 impl SendRequest {
@@ -99,7 +106,74 @@ impl SendRequest {
             client_msg_id,
             text,
             on_busy,
+            tools: Vec::new(),
+            context: None,
         })
+    }
+
+    /// The client tools this message's run (and its continuations) may call: at most 64,
+    /// names `[A-Za-z0-9_-]{1,64}` and unique, `parameters` a JSON Schema object, at most
+    /// 64 KiB of definitions. (That none shadows a server tool is the session's check.)
+    pub fn with_tools(mut self, tools: Vec<ToolSpec>) -> Result<Self, HubError> {
+        if tools.len() > MAX_CLIENT_TOOLS {
+            return Err(HubError::TooLarge(format!(
+                "at most {MAX_CLIENT_TOOLS} tools per message"
+            )));
+        }
+        let size = serde_json::to_vec(&tools).map_or(usize::MAX, |v| v.len());
+        if size > MAX_TOOL_DEFS_BYTES {
+            return Err(HubError::TooLarge(format!(
+                "tool definitions are larger than {MAX_TOOL_DEFS_BYTES} bytes"
+            )));
+        }
+        for (i, t) in tools.iter().enumerate() {
+            if !crate::tools::valid_name(&t.name) {
+                return Err(HubError::BadRequest(format!(
+                    "tool name `{}` must be 1 to 64 of A-Z a-z 0-9 _ -",
+                    t.name
+                )));
+            }
+            if tools[..i].iter().any(|o| o.name == t.name) {
+                return Err(HubError::BadRequest(format!(
+                    "tool `{}` is declared twice",
+                    t.name
+                )));
+            }
+            if !t.parameters.is_object() {
+                return Err(HubError::BadRequest(format!(
+                    "the parameters of tool `{}` must be a JSON Schema object",
+                    t.name
+                )));
+            }
+        }
+        self.tools = tools;
+        Ok(self)
+    }
+
+    /// What the front end tells the model with this message (a JSON object of at most 16 KiB
+    /// serialised); stored with the user item, never shown as text.
+    pub fn with_context(mut self, context: Value) -> Result<Self, HubError> {
+        if !context.is_object() {
+            return Err(HubError::BadRequest(
+                "`context` must be a JSON object".into(),
+            ));
+        }
+        let size = serde_json::to_vec(&context).map_or(usize::MAX, |v| v.len());
+        if size > MAX_CONTEXT_BYTES {
+            return Err(HubError::TooLarge(format!(
+                "`context` is larger than {MAX_CONTEXT_BYTES} bytes"
+            )));
+        }
+        self.context = Some(context);
+        Ok(self)
+    }
+
+    pub fn tools(&self) -> &[ToolSpec] {
+        &self.tools
+    }
+
+    pub fn context(&self) -> Option<&Value> {
+        self.context.as_ref()
     }
 
     pub fn client_msg_id(&self) -> &str {

@@ -64,6 +64,21 @@ impl Subscription {
         self.answered(r)
     }
 
+    /// Resolve a waiting tool call; its `ack` is queued on this connection just before the
+    /// call's `tool.result`.
+    pub async fn resolve_tool(
+        &self,
+        call_id: String,
+        how: crate::session::ToolResolution,
+        reply_ref: Option<Value>,
+    ) -> Result<(), HubError> {
+        let r = self
+            .handle
+            .resolve_on(call_id, how, self.conn_id, reply_ref)
+            .await;
+        self.answered(r)
+    }
+
     /// Cancel the active run, or the named run (active or queued).
     pub async fn cancel(&self, run_id: Option<String>) -> Result<(), HubError> {
         let r = self.handle.cancel(run_id).await;

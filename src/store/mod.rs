@@ -45,6 +45,42 @@ pub struct SessionRecord {
     pub generation: u64,
     /// Position the next item gets in the session's order.
     pub next_ord: u64,
+    /// The last run, when it ended with tool calls waiting for a client's result or a
+    /// person's approval (PROTOCOL 1.1): they survive a restart and can still be resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<WaitingRun>,
+}
+
+/// A run that ended with tool calls still waiting, and where to find them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingRun {
+    pub run_id: String,
+    /// The user message the run (and its continuation) answers, and its position.
+    pub reply_to: String,
+    pub reply_ord: u64,
+    /// Positions of the run's last turn's tool items.
+    pub call_ords: Vec<u64>,
+}
+
+/// What the store remembers of one tool call, by its `call_id`: where its item is, and how a
+/// client resolved it (so the same `tool_result` or `tool_approval` again gets the original
+/// ack, and a different one `bad_request`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub ord: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<Resolution>,
+}
+
+/// How a tool call was resolved, and the position of its `tool.result` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// The resolving frame's payload in a canonical form (or `cancelled`), compared on repeats.
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
 }
 
 /// What an idempotency key remembers: the original acknowledgement.
@@ -83,6 +119,8 @@ pub struct WriteBatch {
     pub removed_items: Vec<(String, u64, String)>,
     /// (session, item id, kind) of user feedback on items (ChatKit `items.feedback`).
     pub feedback: Vec<(String, String, String)>,
+    /// (session, call id, record) of tool calls.
+    pub calls: Vec<(String, String, CallRecord)>,
 }
 
 /// A piece of a streaming item's text, `n`-th since the run started.
@@ -117,7 +155,7 @@ pub struct Recovery {
 /// The hub's persistence. Implemented by [`SledStore`]; tests may bring their own.
 pub trait Store: Send + Sync + 'static {
     /// Start-up work: record whether the last shutdown was clean, bump the generation if it was
-    /// not, and turn items left `streaming` into `interrupted`.
+    /// not, and turn items left `streaming` (or tool items left `running`) into `interrupted`.
     fn recover(&self) -> StoreResult<Recovery>;
     fn generation(&self) -> u64;
     fn load_session(&self, id: &str) -> StoreResult<Option<SessionRecord>>;
@@ -135,6 +173,8 @@ pub trait Store: Send + Sync + 'static {
     /// Items in order, and whether more exist beyond the page in the reading direction.
     fn list_items(&self, session: &str, range: &ItemRange) -> StoreResult<(Vec<StoredItem>, bool)>;
     fn get_idem(&self, session: &str, client_msg_id: &str) -> StoreResult<Option<IdemRecord>>;
+    /// What is known of the tool call `call_id`.
+    fn get_call(&self, session: &str, call_id: &str) -> StoreResult<Option<CallRecord>>;
     /// The feedback kind stored for an item (`positive` / `negative`), if any.
     fn feedback(&self, session: &str, item_id: &str) -> StoreResult<Option<String>>;
     /// Record that the process is stopping cleanly (epochs may survive the restart).

@@ -52,6 +52,8 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/v1/sessions/{id}/messages", post(send))
         .route("/v1/sessions/{id}/cancel", post(cancel))
+        .route("/v1/sessions/{id}/tool-results", post(tool_result))
+        .route("/v1/sessions/{id}/tool-approvals", post(tool_approval))
 }
 
 /// `<epoch>:<seq>`, the form of an SSE event id. The epoch is `[A-Za-z0-9_-]+`.
@@ -329,4 +331,40 @@ async fn cancel(
     let run_id = wire::opt_str(&m, "run_id")?;
     state.hub.cancel(who.caller(), &id, run_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/sessions/{id}/tool-results` `{"call_id","output","is_error"?}` -> the `ack`.
+async fn tool_result(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HubError> {
+    resolve_tool(state, who, id, body, false).await
+}
+
+/// `POST /v1/sessions/{id}/tool-approvals` `{"call_id","approved","arguments"?}` -> the `ack`.
+async fn tool_approval(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, HubError> {
+    resolve_tool(state, who, id, body, true).await
+}
+
+async fn resolve_tool(
+    state: AppState,
+    who: Principal,
+    id: String,
+    body: Result<Bytes, BytesRejection>,
+    approval: bool,
+) -> Result<Response, HubError> {
+    let m = rest::json_object(&body_bytes(body)?)?;
+    let (call_id, how) = wire::tool_resolution(&m, approval)?;
+    let ack = state
+        .hub
+        .resolve_tool(who.caller(), &id, &call_id, how)
+        .await?;
+    Ok(Json(wire::tool_ack_value(&ack, &None)).into_response())
 }

@@ -6,11 +6,11 @@ use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use crate::config::BusyPolicy;
-use crate::domain::Position;
+use crate::domain::{Position, ToolSpec};
 use crate::error::HubError;
-use crate::session::event::Ack;
+use crate::session::event::{Ack, ToolAck};
 use crate::session::outbox::{AckReply, SubscribedReply};
-use crate::session::{Outbound, SendRequest};
+use crate::session::{Outbound, SendRequest, ToolResolution};
 
 /// A native send (WebSocket frame or SSE POST body): `client_msg_id`, `text`, `on_busy`?.
 /// The limits are the session's ([`SendRequest::new`]); this only reads the fields.
@@ -24,7 +24,71 @@ pub(crate) fn send_request(
         None | Some(Value::Null) => None,
         Some(v) => Some(parse_busy(v)?),
     };
-    SendRequest::new(client_msg_id, text, on_busy, max_text_chars)
+    let mut req = SendRequest::new(client_msg_id, text, on_busy, max_text_chars)?;
+    match obj.get("tools") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            let tools = list
+                .iter()
+                .map(|t| {
+                    serde_json::from_value::<ToolSpec>(t.clone()).map_err(|e| {
+                        HubError::BadRequest(format!(
+                            "each tool must be {{name, description?, parameters}}: {e}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            req = req.with_tools(tools)?;
+        }
+        Some(_) => return Err(HubError::BadRequest("`tools` must be an array".into())),
+    }
+    match obj.get("context") {
+        None | Some(Value::Null) => {}
+        Some(v) => req = req.with_context(v.clone())?,
+    }
+    Ok(req)
+}
+
+/// A `tool_result` (`call_id`, `output`, `is_error`?) or `tool_approval` (`call_id`,
+/// `approved`, `arguments`?: JSON text) frame or body, as the call id and its resolution.
+pub(crate) fn tool_resolution(
+    obj: &Map<String, Value>,
+    approval: bool,
+) -> Result<(String, ToolResolution), HubError> {
+    let call_id = req_str(obj, "call_id")?;
+    if call_id.is_empty() || call_id.len() > 256 {
+        return Err(HubError::BadRequest(
+            "`call_id` must be 1 to 256 bytes".into(),
+        ));
+    }
+    let how = if approval {
+        let approved = match obj.get("approved") {
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(HubError::BadRequest("`approved` must be a boolean".into())),
+            None => return Err(HubError::BadRequest("missing `approved`".into())),
+        };
+        let arguments = opt_str(obj, "arguments")?;
+        if let Some(a) = &arguments {
+            if serde_json::from_str::<Value>(a).is_err() {
+                return Err(HubError::BadRequest(
+                    "`arguments` must be the JSON text of the arguments".into(),
+                ));
+            }
+        }
+        ToolResolution::Approval {
+            approved,
+            arguments,
+        }
+    } else {
+        let output = req_str(obj, "output")?.to_owned();
+        let is_error = match obj.get("is_error") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(HubError::BadRequest("`is_error` must be a boolean".into())),
+        };
+        ToolResolution::Result { output, is_error }
+    };
+    Ok((call_id.to_owned(), how))
 }
 
 pub(crate) fn req_str<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a str, HubError> {
@@ -71,6 +135,16 @@ pub(crate) fn parse_busy(v: &Value) -> Result<BusyPolicy, HubError> {
     }
 }
 
+/// The `ack` of a tool call's resolution: `{type, ref?, session, call_id, epoch, seq,
+/// duplicate}`.
+pub(crate) fn tool_ack_value(ack: &ToolAck, reply_ref: &Option<Value>) -> Value {
+    let Value::Object(mut m) = serde_json::to_value(ack).expect("ack serialises") else {
+        unreachable!("an ack is an object")
+    };
+    m.insert("type".into(), "ack".into());
+    with_ref(m, reply_ref)
+}
+
 /// The `ack` object: the acknowledgement plus `type` and the `ref` of the send it answers.
 pub(crate) fn ack_value(ack: &Ack, reply_ref: &Option<Value>) -> Value {
     let Value::Object(mut m) = serde_json::to_value(ack).expect("ack serialises") else {
@@ -97,7 +171,7 @@ pub fn outbound_type(o: &Outbound) -> &'static str {
         Outbound::Event(e) => e.body.kind(),
         Outbound::Subscribed(_) => "subscribed",
         Outbound::Snapshot(_) => "snapshot",
-        Outbound::Ack(_) => "ack",
+        Outbound::Ack(_) | Outbound::ToolAck(_) => "ack",
         Outbound::Reply(_) => "reply",
     }
 }
@@ -134,6 +208,7 @@ pub fn render(o: &Outbound) -> Bytes {
             let AckReply { ack, reply_ref } = r.as_ref();
             to_bytes(&ack_value(ack, reply_ref))
         }
+        Outbound::ToolAck(r) => to_bytes(&tool_ack_value(&r.ack, &r.reply_ref)),
     }
 }
 

@@ -119,6 +119,8 @@ impl FrameHandler {
             "unsubscribe" => self.unsubscribe(&obj, &echo).await,
             "send" => self.send(&obj, &echo).await,
             "cancel" => self.cancel(&obj).await,
+            "tool_result" => self.resolve_tool(&obj, false, &echo).await,
+            "tool_approval" => self.resolve_tool(&obj, true, &echo).await,
             "ping" => {
                 self.reply(wire::reply_frame("pong", &echo.reply_ref, None))
                     .await;
@@ -204,6 +206,21 @@ impl FrameHandler {
         // The actor queues the ack on this connection itself, before the `message` event.
         self.subscribed(session)?
             .send(req, echo.reply_ref.clone())
+            .await
+    }
+
+    /// `tool_result` / `tool_approval`: the ack is queued by the actor before the call's
+    /// `tool.result`.
+    async fn resolve_tool(
+        &mut self,
+        obj: &Map<String, Value>,
+        approval: bool,
+        echo: &Echo,
+    ) -> Result<(), HubError> {
+        let session = wire::req_str(obj, "session")?;
+        let (call_id, how) = wire::tool_resolution(obj, approval)?;
+        self.subscribed(session)?
+            .resolve_tool(call_id, how, echo.reply_ref.clone())
             .await
     }
 

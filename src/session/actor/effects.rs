@@ -8,8 +8,11 @@ use serde_json::Value;
 use super::agent_task::AgentTask;
 use super::Actor;
 use crate::agent::AgentRequest;
-use crate::session::event::{Ack, Event};
-use crate::session::outbox::{AckReply, Outbound, PushError};
+use crate::domain::ToolSpec;
+use crate::error::HubError;
+use crate::session::event::{Ack, Event, ToolAck};
+use crate::session::handle::ToolReply;
+use crate::session::outbox::{AckReply, Outbound, PushError, ToolAckReply};
 use crate::session::state::Effect;
 use crate::store::ItemRange;
 
@@ -32,28 +35,52 @@ pub(super) enum AckRoute {
 
 impl Actor {
     /// Execute every queued effect, in order. A failed write or barrier is logged and the
-    /// rest goes on: what must not happen without durability (an ack) was made durable
-    /// before the state committed it (see `reads.rs`).
+    /// rest goes on, but no tool ack after it claims durability (a send's ack was made durable
+    /// before the state committed it, see `reads.rs`).
     pub(super) async fn apply(&mut self) {
+        let mut durable = true;
         while let Some(effect) = self.state.next_effect() {
             match effect {
                 Effect::Emit(ev) => self.fan_out(&ev),
                 Effect::Write(batch) => {
                     if let Err(e) = self.shared.store.write(*batch) {
+                        durable = false;
                         tracing::error!(session_id = %self.state.id(), error = %e, "store write failed");
                     }
                 }
                 Effect::Barrier => {
                     if let Err(e) = self.shared.store.barrier().await {
+                        durable = false;
                         tracing::error!(session_id = %self.state.id(), error = %e, "durability barrier failed");
                     }
                 }
+                Effect::ToolAck(ack) => {
+                    let r = durable
+                        .then_some(ack)
+                        .ok_or_else(|| HubError::Internal("storage failure".into()));
+                    self.deliver_tool_ack(r);
+                }
+                Effect::CallTool {
+                    call_id,
+                    name,
+                    arguments,
+                } => {
+                    let tools = self.shared.tools.clone();
+                    self.tool_tasks.start(&tools, call_id, &name, &arguments);
+                }
+                Effect::StopTool { call_id } => self.tool_tasks.stop(&call_id),
                 Effect::SettleCheckpoints { ord } => {
                     let id = self.state.id().to_owned();
                     self.shared.checkpoints.settle(&id, ord).await;
                 }
                 Effect::Ack(ack) => self.deliver_ack(ack),
-                Effect::StartAgent { run_id, reply_ord } => self.start_agent(run_id, reply_ord),
+                Effect::StartAgent {
+                    run_id,
+                    reply_to,
+                    reply_ord,
+                    until_ord,
+                    client_tools,
+                } => self.start_agent(run_id, &reply_to, reply_ord, until_ord, client_tools),
                 Effect::StopAgent => self.agent = None,
                 Effect::RunEnded(label) => {
                     self.shared.metrics.runs_active.dec();
@@ -109,17 +136,27 @@ impl Actor {
         }
     }
 
-    /// Start the agent on the history up to the user message at `reply_ord`.
-    fn start_agent(&mut self, run_id: String, reply_ord: u64) {
+    /// Start a model turn: the history is what precedes `until_ord` up to the user message
+    /// at `reply_ord`, plus what answers that message (earlier turns, tool items, the run a
+    /// continuation continues); later messages waiting in the queue are not part of it.
+    fn start_agent(
+        &mut self,
+        run_id: String,
+        reply_to: &str,
+        reply_ord: u64,
+        until_ord: u64,
+        client_tools: Vec<ToolSpec>,
+    ) {
         let id = self.state.id().to_owned();
         let range = ItemRange {
-            before: Some(reply_ord + 1),
+            before: Some(until_ord),
             limit: HISTORY_ITEMS,
             descending: true,
             ..Default::default()
         };
         let history = match self.shared.store.list_items(&id, &range) {
             Ok((mut page, _)) => {
+                page.retain(|s| s.ord <= reply_ord || s.item.reply_to.as_deref() == Some(reply_to));
                 page.reverse();
                 page.into_iter().map(|s| s.item).collect()
             }
@@ -128,13 +165,57 @@ impl Actor {
                 Vec::new()
             }
         };
+        let mut tools = self.shared.tools.specs();
+        tools.extend(client_tools);
         let stream = self.shared.agent.stream(AgentRequest {
             session_id: id,
             run_id,
             history,
-            tools: Vec::new(),
+            tools,
         });
         self.agent = Some(AgentTask::spawn(stream));
         self.shared.metrics.runs_active.inc();
+    }
+
+    /// The ack of a tool call's resolution, to everyone waiting for that call.
+    fn deliver_tool_ack(&mut self, ack: Result<ToolAck, HubError>) {
+        let call_id = match &ack {
+            Ok(a) => a.call_id.clone(),
+            // A failed write answers every waiter: they all wait on this session's store.
+            Err(_) => String::new(),
+        };
+        let waiters = std::mem::take(&mut self.tool_waiters);
+        for (id, reply) in waiters {
+            if !call_id.is_empty() && id != call_id {
+                self.tool_waiters.push((id, reply));
+                continue;
+            }
+            self.answer_tool(reply, ack.clone());
+        }
+    }
+
+    /// Answer one resolving frame: its ack goes back by its reply, or onto its connection
+    /// (before the call's `tool.result`).
+    pub(super) fn answer_tool(&mut self, reply: ToolReply, ack: Result<ToolAck, HubError>) {
+        match reply {
+            ToolReply::Caller(tx) => {
+                let _ = tx.send(ack);
+            }
+            ToolReply::Connection {
+                conn_id,
+                reply_ref,
+                respond_to,
+            } => {
+                if let Ok(ack) = &ack {
+                    if let Some(s) = self.subscribers.iter().find(|s| s.conn_id() == conn_id) {
+                        let _ = s.outbox.try_push(Outbound::ToolAck(Box::new(ToolAckReply {
+                            ack: ack.clone(),
+                            reply_ref,
+                        })));
+                    }
+                }
+                let _ = respond_to.send(ack.map(|_| ()));
+            }
+        }
     }
 }

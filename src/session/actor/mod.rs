@@ -8,6 +8,7 @@
 mod agent_task;
 mod effects;
 mod reads;
+mod tool_tasks;
 
 use std::sync::Arc;
 
@@ -15,17 +16,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::checkpoint::Checkpointer;
-use super::handle::{Command, SendReply, SessionHandle};
+use super::handle::{Command, SendReply, SessionHandle, ToolReply};
 use super::outbox::Subscriber;
-use super::state::{Rules, SessionState};
+use super::state::{Rules, SessionState, ToolPolicy};
 use crate::agent::{Agent, AgentChunk};
 use crate::config::Config;
 use crate::domain::sleep_until_opt;
 use crate::session::event::RunError;
 use crate::store::{SessionRecord, Store};
 use crate::telemetry::Metrics;
+use crate::tools::Tools;
 use agent_task::AgentTask;
 use effects::AckRoute;
+use tool_tasks::ToolTasks;
 
 /// What every actor shares: the store, the agent, the config and the metrics.
 pub(crate) struct Shared {
@@ -35,6 +38,17 @@ pub(crate) struct Shared {
     pub(crate) metrics: Arc<Metrics>,
     /// Writes streaming text for every actor, off the tokio workers.
     pub(crate) checkpoints: Checkpointer,
+    /// The server tools (MCP): what the model is offered, what needs approval.
+    pub(crate) tools: Arc<Tools>,
+}
+
+impl ToolPolicy for Tools {
+    fn is_server_tool(&self, name: &str) -> bool {
+        self.has(name)
+    }
+    fn needs_approval(&self, name: &str) -> bool {
+        Tools::needs_approval(self, name)
+    }
 }
 
 pub(crate) struct Actor {
@@ -52,6 +66,11 @@ pub(crate) struct Actor {
     agent: Option<AgentTask>,
     /// Where the ack of the send being handled goes (consumed by the `Ack` effect).
     ack_route: AckRoute,
+    /// Server tool calls in flight; their outcomes come back here.
+    tool_tasks: ToolTasks,
+    /// Who waits for the ack of a tool call's resolution (the resolving frame, and repeats of
+    /// an approval whose call still runs), answered by the `ToolAck` effect.
+    tool_waiters: Vec<(String, ToolReply)>,
     last_activity: Instant,
     /// Set once a shutdown was asked for; the registry's `shutdown_all` waits on the other end,
     /// answered when the actor stops.
@@ -88,6 +107,8 @@ impl Actor {
             subscribers: Vec::new(),
             agent: None,
             ack_route: AckRoute::None,
+            tool_tasks: ToolTasks::new(),
+            tool_waiters: Vec::new(),
             last_activity: Instant::now(),
             stop_reply: None,
             stop_deadline: None,
@@ -102,6 +123,7 @@ impl Actor {
     /// Serve commands and agent chunks until evicted, deleted or stopped.
     pub(crate) async fn run(mut self) {
         self.shared.metrics.sessions_live.inc();
+        self.restore_waiting();
         let mut checkpoint = tokio::time::interval(self.shared.config.checkpoint());
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let exit = loop {
@@ -123,6 +145,11 @@ impl Actor {
                     if self.stop_reply.is_some() && !self.state.has_active_run() {
                         break Exit::Stopped;
                     }
+                }
+                (call_id, outcome) = self.tool_tasks.next() => {
+                    self.last_activity = Instant::now();
+                    self.state.on_tool_outcome(&call_id, outcome);
+                    self.apply().await;
                 }
                 _ = checkpoint.tick(), if self.state.has_active_run() => self.checkpoint(),
                 _ = tokio::time::sleep_until(idle_at), if evictable => {
@@ -166,9 +193,16 @@ impl Actor {
                 self.shared.metrics.count_usage(&usage);
                 self.state.on_usage(usage);
             }
-            Ok(AgentChunk::Finished(reason)) => self.state.on_finished(reason),
-            // Tool calls reach the session in the next step of the tools work.
-            Ok(AgentChunk::ToolCallStarted { .. } | AgentChunk::ToolCallDelta { .. }) => {}
+            Ok(AgentChunk::Finished(reason)) => {
+                self.state.on_finished(reason, self.shared.tools.as_ref())
+            }
+            Ok(AgentChunk::ToolCallStarted { call_id, name }) => {
+                self.state
+                    .on_tool_started(call_id, name, self.shared.tools.as_ref())
+            }
+            Ok(AgentChunk::ToolCallDelta { call_id, arguments }) => {
+                self.state.on_tool_delta(&call_id, arguments)
+            }
             Err(e) => {
                 tracing::warn!(session_id = %self.state.id(), code = %e.code, "run failed");
                 self.state.on_failed(RunError {
@@ -225,6 +259,11 @@ impl Actor {
                     let _ = respond_to.send(r.map(|_| ()));
                 }
             },
+            Command::Resolve {
+                call_id,
+                how,
+                reply,
+            } => self.resolve(call_id, how, reply).await,
             Command::Cancel { run_id, respond_to } => {
                 let r = self.state.cancel(run_id.as_deref());
                 if r.is_ok() {

@@ -8,10 +8,11 @@ use super::Actor;
 use crate::domain::{Position, Role};
 use crate::error::HubError;
 use crate::session::event::Ack;
+use crate::session::handle::ToolReply;
 use crate::session::outbox::Subscriber;
 use crate::session::outbox::{Outbound, SubscribedReply};
 use crate::session::request::{Caller, ItemOrder, ItemsPage, ItemsQuery, SendRequest};
-use crate::session::state::{Accepted, Resume};
+use crate::session::state::{Accepted, Call, Resolve, Resolved, Resume};
 use crate::store::{ItemRange, SessionRecord, WriteBatch};
 
 impl Actor {
@@ -72,7 +73,11 @@ impl Actor {
             .shared
             .store
             .get_idem(self.state.id(), req.client_msg_id())?;
-        match self.state.send(req, existing, || caller.admit_message())? {
+        let tools = self.shared.tools.clone();
+        match self
+            .state
+            .send(req, existing, tools.as_ref(), || caller.admit_message())?
+        {
             Accepted::Duplicate(ack) => {
                 self.deliver_ack(ack.clone());
                 Ok(ack)
@@ -174,7 +179,7 @@ impl Actor {
             })?;
             store.barrier().await?;
         }
-        let run_id = self.state.commit_retry(item.id, ord, removed);
+        let run_id = self.state.commit_retry(&item, ord, removed);
         self.apply().await;
         Ok(run_id)
     }
@@ -204,5 +209,50 @@ impl Actor {
         })?;
         store.barrier().await?;
         Ok(())
+    }
+
+    /// One call-record lookup, the state's decision, then the commit; the ack goes to the
+    /// waiter when the `ToolAck` effect names the call.
+    pub(super) async fn resolve(&mut self, call_id: String, how: Resolve, reply: ToolReply) {
+        let record = match self.shared.store.get_call(self.state.id(), &call_id) {
+            Ok(r) => r,
+            Err(e) => return self.answer_tool(reply, Err(e.into())),
+        };
+        match self.state.resolve(&call_id, how, record) {
+            Err(e) => self.answer_tool(reply, Err(e)),
+            Ok(Resolved::Duplicate(ack)) => self.answer_tool(reply, Ok(ack)),
+            Ok(Resolved::Deferred) => self.tool_waiters.push((call_id, reply)),
+            Ok(Resolved::New(how)) => {
+                self.tool_waiters.push((call_id.clone(), reply));
+                self.state.commit_resolution(&call_id, how);
+                self.apply().await;
+            }
+        }
+    }
+
+    /// After a restart or a reload: the calls the last run left waiting, from the store.
+    pub(super) fn restore_waiting(&mut self) {
+        let Some(w) = self.state.record().waiting.clone() else {
+            return;
+        };
+        let store = &self.shared.store;
+        let id = self.state.id().to_owned();
+        let calls = w
+            .call_ords
+            .iter()
+            .filter_map(|ord| match store.get_item(&id, *ord) {
+                Ok(Some(item)) if item.call.is_some() => Some(Call { item, ord: *ord }),
+                Ok(_) => None,
+                Err(e) => {
+                    tracing::error!(session_id = %id, error = %e, "reading a waiting tool call failed");
+                    None
+                }
+            })
+            .collect();
+        let client_tools = match store.get_item(&id, w.reply_ord) {
+            Ok(Some(item)) => item.tools.unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        self.state.restore_waiting(calls, client_tools);
     }
 }

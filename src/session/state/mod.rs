@@ -12,21 +12,25 @@
 //! A run is a list of items (today: one assistant item per run; tool items join it later),
 //! so continuation runs and runs with several items extend `RunState`, not the actor.
 
+mod resolve;
 mod resume;
 mod run;
 mod send;
 #[cfg(test)]
 mod tests;
+mod tools;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+pub use resolve::Resolve;
+pub(crate) use resolve::Resolved;
 pub(crate) use resume::Resume;
 pub(crate) use send::Accepted;
 
-use super::event::{Ack, Event, EventBody};
+use super::event::{Ack, Event, EventBody, ToolAck};
 use crate::config::{BusyPolicy, Config};
-use crate::domain::{new_epoch, now_ms, Item};
+use crate::domain::{new_epoch, now_ms, Item, ToolCall, ToolSpec};
 use crate::store::{SessionRecord, WriteBatch};
 
 /// The limits and defaults the rules need, taken from the config once.
@@ -39,6 +43,8 @@ pub(crate) struct Rules {
     pub(crate) busy_policy: BusyPolicy,
     /// Items in a snapshot page.
     pub(crate) snapshot_items: usize,
+    /// Model turns a run may take after server tool results before it fails.
+    pub(crate) max_tool_rounds: u32,
 }
 
 impl Rules {
@@ -48,6 +54,7 @@ impl Rules {
             replay_max: cfg.outbound_frames / 2,
             busy_policy: cfg.busy_policy,
             snapshot_items: cfg.snapshot_items,
+            max_tool_rounds: cfg.tools.max_tool_rounds,
         }
     }
 }
@@ -66,8 +73,27 @@ pub(crate) enum Effect {
     Ack(Ack),
     /// Fan a sequenced event out to every subscriber (it is already in the replay tail).
     Emit(Arc<Event>),
-    /// Start the agent for the active run, answering the history up to `reply_ord`.
-    StartAgent { run_id: String, reply_ord: u64 },
+    /// Start a model turn of the active run: the history is the items before `until_ord`
+    /// that are up to the user message at `reply_ord` or answer it (`reply_to`); the model
+    /// may call the hub's server tools and `client_tools`.
+    StartAgent {
+        run_id: String,
+        reply_to: String,
+        reply_ord: u64,
+        until_ord: u64,
+        client_tools: Vec<ToolSpec>,
+    },
+    /// Run a server tool; its outcome comes back to [`SessionState::on_tool_outcome`].
+    CallTool {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
+    /// Cancel a running server tool call (the tool request is cancelled, not left running).
+    StopTool { call_id: String },
+    /// The `tool.result` of a call approved earlier was sent: the approvals waiting for it get
+    /// this ack.
+    ToolAck(ToolAck),
     /// Stop the active run's agent: its upstream request is dropped.
     StopAgent,
     /// A run ended this way (`completed`, `cancelled`, `failed`): for the metrics.
@@ -78,6 +104,13 @@ pub(crate) enum Effect {
     EndSubscriptions,
 }
 
+/// What the rules ask of the server tools: which names the hub runs, and which wait for a
+/// person's approval. (`tools::Tools` in the hub; a fixed list in tests.)
+pub(crate) trait ToolPolicy {
+    fn is_server_tool(&self, name: &str) -> bool;
+    fn needs_approval(&self, name: &str) -> bool;
+}
+
 /// A run waiting for the active one to end.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingRun {
@@ -85,9 +118,30 @@ pub(crate) struct PendingRun {
     /// The user item it answers, and that item's place in the session's order.
     pub(crate) reply_to: String,
     pub(crate) reply_ord: u64,
+    /// The run whose resolved tool calls it continues.
+    pub(crate) continues: Option<String>,
+    /// The client tools of the message it answers.
+    pub(crate) client_tools: Vec<ToolSpec>,
 }
 
-/// The streaming run: its assistant item (text so far) and how much of it is checkpointed.
+/// A tool item and its place in the session's order.
+#[derive(Debug, Clone)]
+pub(crate) struct Call {
+    pub(crate) item: Item,
+    pub(crate) ord: u64,
+}
+
+impl Call {
+    pub(crate) fn call(&self) -> &ToolCall {
+        self.item.call.as_ref().expect("a tool item has a call")
+    }
+    fn call_mut(&mut self) -> &mut ToolCall {
+        self.item.call.as_mut().expect("a tool item has a call")
+    }
+}
+
+/// The active run: its current model turn's assistant item (text so far, how much of it is
+/// checkpointed) and tool calls, and what its later turns need.
 #[derive(Debug)]
 pub(crate) struct RunState {
     pub(crate) run_id: String,
@@ -96,6 +150,29 @@ pub(crate) struct RunState {
     /// Bytes of `item.text` handed to the checkpoint writer, and in how many chunks.
     checkpointed: usize,
     chunks: u32,
+    reply_to: String,
+    reply_ord: u64,
+    client_tools: Vec<ToolSpec>,
+    /// This turn's tool calls, in the order the model made them.
+    calls: Vec<Call>,
+    /// Model turns taken so far, this one included.
+    turns: u32,
+    /// The turn ended and its server tools are running: no model turn is under way.
+    in_tools: bool,
+}
+
+/// The last run ended with tool calls waiting for a client's result or an approval.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    pub(crate) run_id: String,
+    reply_to: String,
+    reply_ord: u64,
+    client_tools: Vec<ToolSpec>,
+    /// The run's last turn's calls (waiting, resolved, or approved and running).
+    calls: Vec<Call>,
+    /// (call id, digest) of approvals whose calls run now: their resolution is stored with
+    /// the position of the call's `tool.result`.
+    approvals: Vec<(String, String)>,
 }
 
 pub(crate) struct SessionState {
@@ -105,6 +182,7 @@ pub(crate) struct SessionState {
     tail: VecDeque<Arc<Event>>,
     active: Option<RunState>,
     queue: VecDeque<PendingRun>,
+    waiting: Option<Waiting>,
     /// Shutting down or deleted: no new messages, subscriptions or runs.
     stopping: bool,
     effects: VecDeque<Effect>,
@@ -126,6 +204,7 @@ impl SessionState {
             tail: VecDeque::new(),
             active: None,
             queue: VecDeque::new(),
+            waiting: None,
             stopping: false,
             effects: VecDeque::new(),
         }
@@ -148,9 +227,13 @@ impl SessionState {
         self.active.is_some()
     }
 
-    /// Nothing running, nothing queued, not stopping: the actor may be evicted.
+    /// Nothing running (no run, no approved tool call), nothing queued, not stopping: the
+    /// actor may be evicted (waiting calls are reloaded from the store).
     pub(crate) fn is_idle(&self) -> bool {
-        self.active.is_none() && self.queue.is_empty() && !self.stopping
+        self.active.is_none()
+            && self.queue.is_empty()
+            && !self.stopping
+            && !self.waiting.as_ref().is_some_and(Waiting::has_running)
     }
 
     /// Write the record as it is now (its head seq and next ord move without a write).
@@ -195,6 +278,7 @@ impl SessionState {
     pub(crate) fn delete(&mut self) {
         self.begin_shutdown();
         self.cancel_active(run::Next::Hold);
+        self.stop_waiting_tools();
         self.effects
             .push_back(Effect::DeleteSession(Box::new(self.record.clone())));
         self.effects.push_back(Effect::Barrier);

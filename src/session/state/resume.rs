@@ -73,9 +73,15 @@ impl SessionState {
     pub(crate) fn snapshot(&self, newest_first: Vec<Item>, more_in_store: bool) -> Snapshot {
         let limit = self.rules.snapshot_items;
         let active_id = self.active.as_ref().map(|a| a.item.id.as_str());
+        // Finished items and user messages: not the streaming item, nor tool calls under way
+        // (running or waiting: those are in `pending_tool_calls` or come with `tool.result`).
+        let finished = |i: &Item| {
+            !matches!(i.status, ItemStatus::Streaming | ItemStatus::Running)
+                && !i.status.is_waiting()
+        };
         let mut items: Vec<Item> = newest_first
             .into_iter()
-            .filter(|i| i.status != ItemStatus::Streaming && Some(i.id.as_str()) != active_id)
+            .filter(|i| finished(i) && Some(i.id.as_str()) != active_id)
             .collect();
         let has_more = more_in_store || items.len() > limit;
         items.truncate(limit);
@@ -89,6 +95,7 @@ impl SessionState {
             has_more,
             active_run: self.active_view(),
             queued: self.queued_view(),
+            pending_tool_calls: self.pending_tool_calls(),
         }
     }
 }

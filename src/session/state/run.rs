@@ -1,14 +1,15 @@
 //! The run lifecycle rules: start, stream, checkpoint, cancel, finish, and what starts next.
 
-use super::{Effect, PendingRun, RunState, SessionState};
+use super::{Effect, PendingRun, RunState, SessionState, ToolPolicy};
 use crate::domain::{new_id, now_rfc3339, FinishReason, Item, ItemStatus, Usage};
 use crate::error::HubError;
 use crate::session::event::{ActiveRun, EventBody, QueuedRun, RunError};
 use crate::store::{StoredItem, TextChunk, WriteBatch};
 
 /// How a run ended.
-enum Outcome {
-    Completed,
+pub(super) enum Outcome {
+    /// With the ids of its calls still waiting for a client or an approval, if any.
+    Completed(Vec<String>),
     Cancelled,
     Failed(RunError),
 }
@@ -45,7 +46,10 @@ impl SessionState {
         });
         self.effects.push_back(Effect::StartAgent {
             run_id: pending.run_id.clone(),
+            reply_to: pending.reply_to.clone(),
             reply_ord: pending.reply_ord,
+            until_ord: ord,
+            client_tools: pending.client_tools.clone(),
         });
         let item_id = item.id.clone();
         self.active = Some(RunState {
@@ -54,11 +58,18 @@ impl SessionState {
             ord,
             checkpointed: 0,
             chunks: 0,
+            reply_to: pending.reply_to.clone(),
+            reply_ord: pending.reply_ord,
+            client_tools: pending.client_tools,
+            calls: Vec::new(),
+            turns: 1,
+            in_tools: false,
         });
         self.emit(EventBody::RunStarted {
             run_id: pending.run_id,
             item_id,
             reply_to: pending.reply_to,
+            continues: pending.continues,
         });
     }
 
@@ -85,16 +96,24 @@ impl SessionState {
         }
     }
 
-    /// The agent finished: the item completes (saying so when the model hit its length limit).
-    pub(crate) fn on_finished(&mut self, reason: FinishReason) {
+    /// The model's turn finished: a turn that called tools goes on with them; otherwise the
+    /// item completes (saying so when the model hit its length limit) and so does the run.
+    pub(crate) fn on_finished(&mut self, reason: FinishReason, tools: &dyn ToolPolicy) {
         let Some(run) = self.active.as_mut() else {
             return;
         };
+        if run.in_tools {
+            return;
+        }
         run.item.status = ItemStatus::Complete;
         if reason == FinishReason::Length {
             run.item.finish_reason = Some(reason);
         }
-        self.finish(Outcome::Completed, Next::Queued);
+        if !run.calls.is_empty() {
+            self.end_turn_with_calls(tools);
+            return;
+        }
+        self.finish(Outcome::Completed(Vec::new()), Next::Queued);
     }
 
     /// The agent failed: the partial text is kept as a `failed` item with the error's code.
@@ -138,7 +157,7 @@ impl SessionState {
 
     /// End the active run: its item durably stored, then its terminal event, then (with
     /// `Next::Queued`, unless stopping) the next queued run.
-    fn finish(&mut self, outcome: Outcome, next: Next) {
+    pub(super) fn finish(&mut self, outcome: Outcome, next: Next) {
         let Some(run) = self.active.take() else {
             return;
         };
@@ -156,11 +175,12 @@ impl SessionState {
         });
         self.effects.push_back(Effect::Barrier);
         let (label, body) = match outcome {
-            Outcome::Completed => (
+            Outcome::Completed(pending_tool_calls) => (
                 "completed",
                 EventBody::RunCompleted {
                     run_id: run.run_id,
                     item: run.item,
+                    pending_tool_calls,
                 },
             ),
             Outcome::Cancelled => (
@@ -191,6 +211,8 @@ impl SessionState {
 
     /// Cancel the active run (no `run_id`, or its id) or a queued one (its id). A queued run
     /// leaves the queue with `run.cancelled` (`reply_to`, `item: null`); its message stays.
+    /// With no active run, the calls the last run left waiting (no `run_id`, or that run's id)
+    /// are cancelled, each with `tool.result`, and no continuation follows.
     pub(crate) fn cancel(&mut self, run_id: Option<&str>) -> Result<(), HubError> {
         let active_matches = match (&self.active, run_id) {
             (Some(_), None) => true,
@@ -212,24 +234,38 @@ impl SessionState {
                 return Ok(());
             }
         }
+        let waiting_matches = self
+            .waiting
+            .as_ref()
+            .is_some_and(|w| run_id.is_none_or(|r| r == w.run_id));
+        if self.active.is_none() && waiting_matches {
+            self.cancel_waiting();
+            return Ok(());
+        }
         Err(HubError::NoActiveRun)
     }
 
-    /// Stop the active run's agent and keep its partial text as a `cancelled` item.
+    /// Stop the active run's agent and its tool calls (each told with `tool.result`) and keep
+    /// its partial text as a `cancelled` item.
     pub(super) fn cancel_active(&mut self, next: Next) {
         let Some(run) = self.active.as_mut() else {
             return;
         };
-        run.item.status = ItemStatus::Cancelled;
+        if run.item.status == ItemStatus::Streaming {
+            run.item.status = ItemStatus::Cancelled;
+        }
+        self.end_active_calls(ItemStatus::Cancelled);
         self.finish(Outcome::Cancelled, next);
     }
 
     /// The drain timeout passed at shutdown: the active run ends `run.failed` with code
     /// `interrupted` (retryable) and its item `interrupted`.
     pub(crate) fn interrupt_for_shutdown(&mut self) {
-        let Some(run) = self.active.as_mut() else {
+        if self.active.is_none() {
             return;
-        };
+        }
+        self.end_active_calls(ItemStatus::Interrupted);
+        let run = self.active.as_mut().expect("checked above");
         run.item.status = ItemStatus::Interrupted;
         run.item.error_code = Some("interrupted".into());
         let error = RunError {
@@ -260,11 +296,18 @@ impl SessionState {
             .collect()
     }
 
-    /// A stored item as a listing shows it now: the streaming item with its current text.
+    /// A stored item as a listing shows it now: the streaming item with its current text, a
+    /// tool call with its current arguments and status.
     pub(crate) fn live_item(&self, stored: Item) -> Item {
-        match &self.active {
-            Some(a) if a.item.id == stored.id => a.item.clone(),
-            _ => stored,
+        let Some(a) = &self.active else {
+            return stored;
+        };
+        if a.item.id == stored.id {
+            return a.item.clone();
+        }
+        match a.calls.iter().find(|c| c.item.id == stored.id) {
+            Some(c) => c.item.clone(),
+            None => stored,
         }
     }
 }

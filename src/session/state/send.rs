@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 use super::run::Next;
-use super::{Effect, PendingRun, SessionState};
+use super::{Effect, PendingRun, SessionState, ToolPolicy};
 use crate::config::BusyPolicy;
 use crate::domain::{new_id, now_rfc3339, Item};
 use crate::error::HubError;
@@ -34,6 +34,8 @@ pub(crate) struct NewMessage {
     ack: Ack,
     policy: BusyPolicy,
     first_message: bool,
+    /// Calls the last run left waiting are cancelled by this message (in `batch`).
+    cancels_waiting: bool,
 }
 
 impl NewMessage {
@@ -46,13 +48,21 @@ impl SessionState {
     /// Decide a send. `existing` is the idempotency record stored under the message's
     /// `client_msg_id`, if any; `admit` charges the caller's quota and is called only for a
     /// message that will really be stored. An error changes nothing and stores nothing.
+    /// Client tools must not shadow the hub's server tools.
     pub(crate) fn send(
         &self,
         req: &SendRequest,
         existing: Option<IdemRecord>,
+        tools: &dyn ToolPolicy,
         admit: impl FnOnce() -> Result<(), HubError>,
     ) -> Result<Accepted, HubError> {
         self.refuse_if_stopping()?;
+        if let Some(t) = req.tools().iter().find(|t| tools.is_server_tool(&t.name)) {
+            return Err(HubError::BadRequest(format!(
+                "client tool `{}` has the name of a server tool",
+                t.name
+            )));
+        }
         if let Some(orig) = existing {
             if orig.text != req.text() {
                 return Err(HubError::BadRequest(
@@ -76,18 +86,25 @@ impl SessionState {
         }
         let now = now_rfc3339();
         let ord = self.record.next_ord;
-        let item = Item::user(
-            new_id("itm"),
-            req.text().to_owned(),
-            req.client_msg_id().to_owned(),
-            now.clone(),
-        );
+        let item = Item {
+            context: req.context().cloned(),
+            tools: (!req.tools().is_empty()).then(|| req.tools().to_vec()),
+            ..Item::user(
+                new_id("itm"),
+                req.text().to_owned(),
+                req.client_msg_id().to_owned(),
+                now.clone(),
+            )
+        };
         let run_id = new_id("run");
-        // The `message` event is the next event of the epoch.
-        let seq = self.record.head_seq + 1;
+        // Calls the last run left waiting are cancelled first, each with its `tool.result`;
+        // the `message` event follows them.
+        let cancels = self.waiting_to_cancel();
+        let seq = self.record.head_seq + cancels as u64 + 1;
         let first_message = self.record.title.is_none() && ord == 0;
         let mut record = self.record.clone();
         record.next_ord += 1;
+        record.waiting = None;
         record.updated_at = now;
         if first_message {
             record.title = Some(title_from(req.text()));
@@ -108,15 +125,15 @@ impl SessionState {
             duplicate: false,
             run_id: Some(run_id),
         };
-        let batch = WriteBatch {
-            session: Some(record.clone()),
-            items: vec![StoredItem {
-                ord,
-                item: item.clone(),
-            }],
-            idem: vec![(record.id.clone(), req.client_msg_id().to_owned(), idem)],
-            ..Default::default()
-        };
+        let mut batch = self.cancel_waiting_batch();
+        batch.session = Some(record.clone());
+        batch.items.push(StoredItem {
+            ord,
+            item: item.clone(),
+        });
+        batch
+            .idem
+            .push((record.id.clone(), req.client_msg_id().to_owned(), idem));
         Ok(Accepted::New(Box::new(NewMessage {
             batch,
             record,
@@ -125,6 +142,7 @@ impl SessionState {
             ack,
             policy,
             first_message,
+            cancels_waiting: self.waiting.is_some(),
         })))
     }
 
@@ -139,8 +157,12 @@ impl SessionState {
             ack,
             policy,
             first_message,
+            cancels_waiting,
             ..
         } = *msg;
+        if cancels_waiting {
+            self.commit_cancel_waiting();
+        }
         // Only events may have moved the head since `send` decided, and none can have: the
         // actor commits before it handles anything else.
         debug_assert_eq!(ack.seq, self.record.head_seq + 1);
@@ -151,6 +173,7 @@ impl SessionState {
         let run_id = ack.run_id.clone().expect("a new message names its run");
         self.effects.push_back(Effect::Ack(ack));
         let item_id = item.id.clone();
+        let client_tools = item.tools.clone();
         self.emit(EventBody::Message { item });
         if first_message {
             self.emit(EventBody::SessionUpdated {
@@ -161,6 +184,8 @@ impl SessionState {
             run_id,
             reply_to: item_id,
             reply_ord: ord,
+            continues: None,
+            client_tools: client_tools.unwrap_or_default(),
         };
         if self.active.is_none() {
             self.start_run(pending);
@@ -207,10 +232,11 @@ impl SessionState {
         }
     }
 
-    /// A retry needs a quiet session: nothing active or queued (so no item is streaming).
+    /// A retry needs a quiet session: nothing active, queued or waiting for tools (so no item
+    /// is streaming or waiting).
     pub(crate) fn check_retry(&self) -> Result<(), HubError> {
         self.refuse_if_stopping()?;
-        if self.active.is_some() || !self.queue.is_empty() {
+        if self.active.is_some() || !self.queue.is_empty() || self.waiting.is_some() {
             return Err(HubError::Busy);
         }
         Ok(())
@@ -220,7 +246,7 @@ impl SessionState {
     /// first): every subscriber is told, then a new run answers the message. Returns its id.
     pub(crate) fn commit_retry(
         &mut self,
-        reply_to: String,
+        reply_to: &Item,
         reply_ord: u64,
         removed: Vec<String>,
     ) -> String {
@@ -230,8 +256,10 @@ impl SessionState {
         let run_id = new_id("run");
         self.start_run(PendingRun {
             run_id: run_id.clone(),
-            reply_to,
+            reply_to: reply_to.id.clone(),
             reply_ord,
+            continues: None,
+            client_tools: reply_to.tools.clone().unwrap_or_default(),
         });
         run_id
     }

@@ -6,6 +6,7 @@
 //! - `i/{session}\0{ord:016x}` -> Item (JSON)
 //! - `x/{session}\0{item_id}` -> ord (8 bytes BE) : item id to position
 //! - `k/{session}\0{client_msg_id}` -> IdemRecord (JSON)
+//! - `t/{session}\0{call_id}` -> CallRecord (JSON) : a tool call's item and resolution
 //! - `r/{session}\0{ord:016x}` -> () : items streaming right now (crash recovery)
 //! - `c/{session}\0{ord:016x}{n:08x}` -> text : checkpointed text of a streaming item, in order
 //! - `m/clean`, `m/gen` : shutdown marker and store generation
@@ -30,8 +31,8 @@ use barrier::{barrier_thread, BarrierReply, BarrierWorker};
 use keys::{chunk_prefix, item_key, owner_key, sep_key, session_key, streaming_key};
 
 use super::{
-    IdemRecord, ItemRange, Recovery, SessionRecord, Store, StoreError, StoreResult, StoredItem,
-    WriteBatch,
+    CallRecord, IdemRecord, ItemRange, Recovery, SessionRecord, Store, StoreError, StoreResult,
+    StoredItem, WriteBatch,
 };
 use crate::domain::{Item, ItemStatus};
 
@@ -120,7 +121,7 @@ impl Store for SledStore {
                 batch.remove(key);
             }
             if let Some(mut item) = self.get_json::<Item>(&ik)? {
-                if item.status == ItemStatus::Streaming {
+                if matches!(item.status, ItemStatus::Streaming | ItemStatus::Running) {
                     item.status = ItemStatus::Interrupted;
                     item.text.push_str(&text);
                     batch.insert(ik, serde_json::to_vec(&item)?);
@@ -181,7 +182,7 @@ impl Store for SledStore {
 
     fn delete_session(&self, record: &SessionRecord) -> StoreResult<()> {
         let mut batch = sled::Batch::default();
-        for p in ["i/", "x/", "k/", "r/", "f/", "c/"] {
+        for p in ["i/", "x/", "k/", "r/", "f/", "c/", "t/"] {
             self.remove_prefix(&mut batch, &sep_key(p, &record.id, b""))?;
         }
         batch.remove(owner_key(record));
@@ -207,6 +208,12 @@ impl Store for SledStore {
         for (session, cmid, rec) in &b.idem {
             batch.insert(
                 sep_key("k/", session, cmid.as_bytes()),
+                serde_json::to_vec(rec)?,
+            );
+        }
+        for (session, call_id, rec) in &b.calls {
+            batch.insert(
+                sep_key("t/", session, call_id.as_bytes()),
                 serde_json::to_vec(rec)?,
             );
         }
@@ -281,6 +288,10 @@ impl Store for SledStore {
             });
         }
         Ok((out, has_more))
+    }
+
+    fn get_call(&self, session: &str, call_id: &str) -> StoreResult<Option<CallRecord>> {
+        self.get_json(&sep_key("t/", session, call_id.as_bytes()))
     }
 
     fn get_idem(&self, session: &str, client_msg_id: &str) -> StoreResult<Option<IdemRecord>> {

@@ -18,6 +18,7 @@ fn record(id: &str) -> SessionRecord {
         head_seq: 0,
         generation: 0,
         next_ord: 1,
+        waiting: None,
     }
 }
 

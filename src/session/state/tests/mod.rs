@@ -9,6 +9,7 @@ use super::*;
 mod resume;
 mod runs;
 mod send;
+mod tools;
 use crate::domain::{FinishReason, Item, ItemStatus, Position, Role};
 use crate::error::HubError;
 use crate::session::event::{Ack, RunError};
@@ -23,8 +24,23 @@ fn rules() -> Rules {
         replay_max: 512,
         busy_policy: BusyPolicy::Queue,
         snapshot_items: 3,
+        max_tool_rounds: 2,
     }
 }
+
+/// Server tools for the rules: `search` runs at once, `deploy` waits for an approval.
+struct Policy;
+
+impl ToolPolicy for Policy {
+    fn is_server_tool(&self, name: &str) -> bool {
+        matches!(name, "search" | "deploy")
+    }
+    fn needs_approval(&self, name: &str) -> bool {
+        name == "deploy"
+    }
+}
+
+const TOOLS: &Policy = &Policy;
 
 fn record() -> SessionRecord {
     SessionRecord {
@@ -39,6 +55,7 @@ fn record() -> SessionRecord {
         head_seq: 0,
         generation: GENERATION,
         next_ord: 0,
+        waiting: None,
     }
 }
 
@@ -80,6 +97,9 @@ fn shape(effects: &[Effect]) -> Vec<String> {
             Effect::RunEnded(l) => format!("ended:{l}"),
             Effect::DeleteSession(_) => "delete".to_owned(),
             Effect::EndSubscriptions => "end_subscriptions".to_owned(),
+            Effect::CallTool { name, .. } => format!("call:{name}"),
+            Effect::StopTool { .. } => "stop_tool".to_owned(),
+            Effect::ToolAck(_) => "tool_ack".to_owned(),
         })
         .collect()
 }
@@ -96,7 +116,7 @@ fn send(
     on_busy: Option<BusyPolicy>,
 ) -> (Ack, Vec<Effect>) {
     match s
-        .send(&req(id, text, on_busy), None, || Ok(()))
+        .send(&req(id, text, on_busy), None, TOOLS, || Ok(()))
         .expect("accepted")
     {
         Accepted::New(msg) => {

@@ -14,7 +14,7 @@ fn a_finished_item_is_durable_before_its_terminal_event_and_equals_its_deltas() 
         completion_tokens: 2,
         total_tokens: 3,
     });
-    s.on_finished(FinishReason::Length);
+    s.on_finished(FinishReason::Length, TOOLS);
     let effects = drain(&mut s);
     assert_eq!(events(&effects).len(), 4, "an empty delta is not an event");
     let order = shape(&effects);
@@ -109,7 +109,7 @@ fn shutdown_drops_queued_runs_refuses_new_work_and_interrupts_the_active_run() {
     };
     assert_eq!(ev.body.run_id(), queued.run_id.as_deref());
     assert_eq!(s.check_subscribe().unwrap_err().code(), "unavailable");
-    let refused = s.send(&req("c3", "three", None), None, || Ok(()));
+    let refused = s.send(&req("c3", "three", None), None, TOOLS, || Ok(()));
     assert_eq!(refused.unwrap_err().code(), "unavailable");
     s.interrupt_for_shutdown();
     let effects = drain(&mut s);
@@ -138,7 +138,7 @@ fn a_run_finishing_during_shutdown_starts_nothing_after_it() {
     let mut s = state();
     send(&mut s, "c1", "one", None);
     s.begin_shutdown();
-    s.on_finished(FinishReason::Stop);
+    s.on_finished(FinishReason::Stop, TOOLS);
     let effects = drain(&mut s);
     assert_eq!(kinds(&effects), vec!["run.completed"]);
     assert!(!s.has_active_run());

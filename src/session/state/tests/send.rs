@@ -16,7 +16,7 @@ fn a_new_session_starts_at_seq_one_and_every_event_adds_exactly_one() {
     );
     s.on_delta("Hel".into());
     s.on_delta("lo".into());
-    s.on_finished(FinishReason::Stop);
+    s.on_finished(FinishReason::Stop, TOOLS);
     let effects = drain(&mut s);
     assert_eq!(
         events(&effects),
@@ -46,7 +46,10 @@ fn the_ack_precedes_the_message_event_and_names_its_position() {
 #[test]
 fn a_new_message_changes_nothing_until_it_is_committed() {
     let mut s = state();
-    let Accepted::New(msg) = s.send(&req("c1", "hello", None), None, || Ok(())).unwrap() else {
+    let Accepted::New(msg) = s
+        .send(&req("c1", "hello", None), None, TOOLS, || Ok(()))
+        .unwrap()
+    else {
         panic!("new")
     };
     assert!(
@@ -85,7 +88,7 @@ fn a_repeated_client_msg_id_gets_the_original_ack_and_no_quota_is_charged() {
         Ok(())
     };
     let Accepted::Duplicate(ack) = s
-        .send(&req("c1", "hello", None), Some(orig.clone()), admit)
+        .send(&req("c1", "hello", None), Some(orig.clone()), TOOLS, admit)
         .unwrap()
     else {
         panic!("duplicate")
@@ -101,7 +104,7 @@ fn a_repeated_client_msg_id_gets_the_original_ack_and_no_quota_is_charged() {
         ),
         ("itm_a", "e0", 12, true, Some("run_a"))
     );
-    let other = s.send(&req("c1", "other text", None), Some(orig), || Ok(()));
+    let other = s.send(&req("c1", "other text", None), Some(orig), TOOLS, || Ok(()));
     assert_eq!(other.unwrap_err().code(), "bad_request");
 }
 
@@ -110,11 +113,14 @@ fn a_refused_send_stores_nothing() {
     let mut s = state();
     send(&mut s, "c1", "first", None);
     let head = s.record().head_seq;
-    let busy = s.send(&req("c2", "second", Some(BusyPolicy::Reject)), None, || {
-        Ok(())
-    });
+    let busy = s.send(
+        &req("c2", "second", Some(BusyPolicy::Reject)),
+        None,
+        TOOLS,
+        || Ok(()),
+    );
     assert_eq!(busy.unwrap_err(), HubError::Busy);
-    let limited = s.send(&req("c3", "third", None), None, || {
+    let limited = s.send(&req("c3", "third", None), None, TOOLS, || {
         Err(HubError::RateLimited("too many messages".into()))
     });
     assert_eq!(limited.unwrap_err().code(), "rate_limited");
@@ -130,7 +136,7 @@ fn queued_runs_are_announced_and_start_in_order_with_the_announced_ids() {
     let (a3, e3) = send(&mut s, "c3", "three", None);
     assert_eq!(kinds(&e2), vec!["message", "run.queued"]);
     assert_eq!(kinds(&e3), vec!["message", "run.queued"]);
-    s.on_finished(FinishReason::Stop);
+    s.on_finished(FinishReason::Stop, TOOLS);
     let effects = drain(&mut s);
     assert_eq!(kinds(&effects), vec!["run.completed", "run.started"]);
     let started = effects.iter().find_map(|e| match e {
@@ -189,10 +195,11 @@ fn a_retry_needs_a_quiet_session_and_tells_what_was_removed_first() {
     let mut s = state();
     let (a1, _) = send(&mut s, "c1", "one", None);
     assert_eq!(s.check_retry(), Err(HubError::Busy));
-    s.on_finished(FinishReason::Stop);
+    s.on_finished(FinishReason::Stop, TOOLS);
     drain(&mut s);
     s.check_retry().unwrap();
-    let run = s.commit_retry(a1.item_id.clone(), 0, vec!["itm_x".into()]);
+    let user = Item::user(a1.item_id.clone(), "one".into(), "c1".into(), "t".into());
+    let run = s.commit_retry(&user, 0, vec!["itm_x".into()]);
     let effects = drain(&mut s);
     assert_eq!(kinds(&effects), vec!["items.removed", "run.started"]);
     assert_eq!(s.active_view().unwrap().run_id, run);
