@@ -276,18 +276,7 @@ pub async fn ws_open(
         req.headers_mut()
             .insert(name, HeaderValue::from_str(v).expect("header value"));
     }
-    match tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("handshake in time")
-    {
-        Ok((ws, _)) => Ok(WsClient {
-            ws,
-            events: Vec::new(),
-            keep: true,
-        }),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-        Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
-    }
+    WsClient::open(req).await
 }
 
 /// A WebSocket as `token`'s user (bearer header, no Origin: a non-browser client).

@@ -20,7 +20,7 @@ pub use self::{
     binary::BinHub,
     http::{http, metric_value},
     hub::TestHub,
-    model::{apply_frame, is_event},
+    model::{apply_frame, ends_run, is_event},
     raw_ws::{raw_until_close, raw_ws},
     ws::{Frame, WsClient, FRAME_TIMEOUT},
 };

@@ -1,11 +1,21 @@
-//! The hub's event model as a client sees it: which frames are sequenced events, and a small
-//! client-side list of items that snapshots and events are applied to.
+//! The hub's event model as a client sees it, on any transport: which frames are sequenced
+//! events, which one ends a run, and a small client-side list of items that snapshots and
+//! events are applied to.
 
 use serde_json::Value;
 
 /// True for hub frames that are sequenced events (they carry `seq` and are not snapshots).
 pub fn is_event(v: &Value) -> bool {
     v.get("seq").is_some() && !matches!(v["type"].as_str(), Some("snapshot" | "ack" | "subscribed"))
+}
+
+/// True for the event that ends run `run_id` (`run.completed`, `run.cancelled`, `run.failed`).
+pub fn ends_run(v: &Value, run_id: &str) -> bool {
+    v["run_id"] == run_id
+        && matches!(
+            v["type"].as_str(),
+            Some("run.completed" | "run.cancelled" | "run.failed")
+        )
 }
 
 /// Apply a snapshot or an event to a simple client-side model: items by id with their text and

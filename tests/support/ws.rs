@@ -6,11 +6,12 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::model::is_event;
+use super::model::{ends_run, is_event};
 
 /// How long any single expected frame may take before a test fails.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,11 +26,29 @@ pub struct WsClient {
 }
 
 impl WsClient {
+    /// Open `url`; panics unless the upgrade succeeds in time.
     pub async fn connect(url: &str) -> Self {
-        let (ws, _) = tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(url))
+        match Self::open(url).await {
+            Ok(c) => c,
+            Err(status) => panic!("connect: the upgrade was refused with {status}"),
+        }
+    }
+
+    /// Open a WebSocket with `req` (a URL, or a request with headers); `Err(status)` when the
+    /// hub refuses the upgrade with an HTTP answer. Panics on a timeout or any other failure.
+    pub async fn open(req: impl IntoClientRequest + Unpin) -> Result<Self, u16> {
+        match tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req))
             .await
-            .expect("connect in time")
-            .expect("connect");
+            .expect("handshake in time")
+        {
+            Ok((ws, _)) => Ok(Self::new(ws)),
+            Err(tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
+        }
+    }
+
+    /// A client on an already open WebSocket, keeping the events it receives.
+    pub fn new(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
         WsClient {
             ws,
             events: Vec::new(),
@@ -124,17 +143,9 @@ impl WsClient {
         frames.last().cloned().expect("a reply")
     }
 
-    /// Read until a run ends (`run.completed`, `run.cancelled` with an item, or `run.failed`).
+    /// Read until a run ends (`run.completed`, `run.cancelled` or `run.failed`).
     pub async fn until_run_end(&mut self, run_id: &str) -> Value {
-        let frames = self
-            .recv_until(|v| {
-                v["run_id"] == run_id
-                    && matches!(
-                        v["type"].as_str(),
-                        Some("run.completed" | "run.cancelled" | "run.failed")
-                    )
-            })
-            .await;
+        let frames = self.recv_until(|v| ends_run(v, run_id)).await;
         frames.last().cloned().expect("terminal event")
     }
 
