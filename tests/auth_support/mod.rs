@@ -287,6 +287,15 @@ pub async fn ws_as(hub: &TestHub, token: &str) -> WsClient {
         .expect("upgrade")
 }
 
+/// Let `d` of the hub's time pass at once instead of sleeping through it: tokio's clock, which
+/// the in-process hub's rate limiters and tickets read, is paused, moved on by `d` and let run
+/// again (timers due by then fire; the wall clock, and so JWT `exp`, does not move).
+pub async fn let_time_pass(d: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(d).await;
+    tokio::time::resume();
+}
+
 /// Wait (bounded) until `cond` holds, polling every 20 ms: for state visible only by asking.
 pub async fn eventually<F, Fut>(what: &str, mut cond: F)
 where
