@@ -156,7 +156,7 @@ async fn messages_per_user_trigger_and_recover_and_duplicates_are_free() {
     .await;
     assert_eq!(status, 200);
     // After the advertised wait, one more message fits.
-    tokio::time::sleep(advertised_wait(&body["error"])).await;
+    let_time_pass(advertised_wait(&body["error"])).await;
     assert_eq!(ws.say(&s, "m4", "hi").await["type"], "ack");
 }
 
@@ -211,7 +211,7 @@ async fn runs_per_user_trigger_and_recover() {
     let first_user_item = items["items"][0]["id"].as_str().expect("item").to_owned();
     let (status, _) = call(&hub, "POST", "/chatkit", Some(&alice), None, Some(&json!({"type": "threads.retry_after_item", "params": {"thread_id": s, "item_id": first_user_item}}))).await;
     assert_eq!(status, 429);
-    tokio::time::sleep(advertised_wait(&body["error"])).await;
+    let_time_pass(advertised_wait(&body["error"])).await;
     assert_eq!(send("d").await.0, 200);
 }
 
@@ -273,7 +273,7 @@ async fn http_rate_per_client_triggers_with_retry_after_and_recovers() {
             .0,
         200
     );
-    tokio::time::sleep(Duration::from_secs(retry_after) + Duration::from_millis(100)).await;
+    let_time_pass(Duration::from_secs(retry_after) + Duration::from_millis(100)).await;
     assert_eq!(
         call(&hub, "GET", "/v1/sessions", Some(&alice), None, None)
             .await

@@ -16,8 +16,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dashmap::DashMap;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::error::HubError;
@@ -25,9 +27,30 @@ use crate::error::HubError;
 /// Checks between two `retain_recent` sweeps of a keyed limiter (forgets idle keys).
 const SWEEP_EVERY: u64 = 4096;
 
+/// The limiters' time source: tokio's clock. Outside a test it is the monotonic clock (what
+/// `std::time::Instant` reads); a test that pauses tokio's time (`tokio::time::pause`, then
+/// `advance`) moves every rate-limit window with it instead of sleeping through the window.
+#[derive(Debug, Clone, Copy, Default)]
+struct TokioClock;
+
+impl Clock for TokioClock {
+    type Instant = std::time::Instant;
+
+    fn now(&self) -> std::time::Instant {
+        tokio::time::Instant::now().into_std()
+    }
+}
+
+type KeyedLimiter = RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    TokioClock,
+    NoOpMiddleware<std::time::Instant>,
+>;
+
 /// A keyed GCRA limiter that forgets idle keys now and then, so its memory stays bounded.
 struct Keyed {
-    limiter: DefaultKeyedRateLimiter<String>,
+    limiter: KeyedLimiter,
     checks: AtomicU64,
     what: &'static str,
 }
@@ -39,7 +62,7 @@ impl Keyed {
         let burst = NonZeroU32::new(burst).unwrap_or(count);
         let quota = Quota::with_period(per / count.get())?.allow_burst(burst);
         Some(Keyed {
-            limiter: DefaultKeyedRateLimiter::keyed(quota),
+            limiter: RateLimiter::new(quota, DefaultKeyedStateStore::default(), TokioClock),
             checks: AtomicU64::new(0),
             what,
         })
@@ -52,7 +75,7 @@ impl Keyed {
         }
         self.limiter
             .check_key(&key.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(TokioClock.now()))
     }
 
     fn refuse(&self, wait: Duration) -> HubError {
@@ -212,6 +235,17 @@ mod tests {
         let wait = k.check("u").expect_err("over the burst");
         assert!(wait <= Duration::from_secs(1), "{wait:?}");
         assert!(k.check("v").is_ok(), "another key has its own bucket");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_key_is_served_again_after_the_advertised_wait() {
+        let k = Keyed::new(Duration::from_secs(60), 60, 1, "messages").expect("on");
+        assert!(k.check("u").is_ok());
+        let wait = k.check("u").expect_err("over the burst");
+        tokio::time::advance(wait - Duration::from_millis(1)).await;
+        assert!(k.check("u").is_err(), "not before the wait is over");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert!(k.check("u").is_ok(), "served once the wait is over");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -13,6 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dashmap::DashMap;
 use serde_json::json;
+// Tokio's clock, not std's: the same monotonic time outside a test, and a test that pauses
+// tokio's time can let a ticket lapse with `tokio::time::advance` instead of sleeping.
+use tokio::time::Instant;
 
 use super::{Auth, Principal};
 use crate::error::HubError;
@@ -131,6 +134,19 @@ mod tests {
         let ticket = t.mint(grant()).expect("mint");
         assert_eq!(t.redeem(&ticket), None);
         assert!(t.map.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ticket_lapses_when_its_ttl_has_passed() {
+        let t = Tickets::new(Duration::from_secs(1));
+        let (early, late) = (
+            t.mint(grant()).expect("mint"),
+            t.mint(grant()).expect("mint"),
+        );
+        tokio::time::advance(Duration::from_millis(999)).await;
+        assert_eq!(t.redeem(&early), Some(grant()), "valid until its TTL");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(t.redeem(&late), None, "refused from its TTL on");
     }
 
     #[test]

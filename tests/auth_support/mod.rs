@@ -276,18 +276,7 @@ pub async fn ws_open(
         req.headers_mut()
             .insert(name, HeaderValue::from_str(v).expect("header value"));
     }
-    match tokio::time::timeout(FRAME_TIMEOUT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("handshake in time")
-    {
-        Ok((ws, _)) => Ok(WsClient {
-            ws,
-            events: Vec::new(),
-            keep: true,
-        }),
-        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
-        Err(e) => panic!("handshake failed without an HTTP answer: {e}"),
-    }
+    WsClient::open(req).await
 }
 
 /// A WebSocket as `token`'s user (bearer header, no Origin: a non-browser client).
@@ -296,6 +285,15 @@ pub async fn ws_as(hub: &TestHub, token: &str) -> WsClient {
     ws_open(hub, "", &[("authorization", &auth)])
         .await
         .expect("upgrade")
+}
+
+/// Let `d` of the hub's time pass at once instead of sleeping through it: tokio's clock, which
+/// the in-process hub's rate limiters and tickets read, is paused, moved on by `d` and let run
+/// again (timers due by then fire; the wall clock, and so JWT `exp`, does not move).
+pub async fn let_time_pass(d: Duration) {
+    tokio::time::pause();
+    tokio::time::advance(d).await;
+    tokio::time::resume();
 }
 
 /// Wait (bounded) until `cond` holds, polling every 20 ms: for state visible only by asking.

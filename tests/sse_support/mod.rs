@@ -10,6 +10,9 @@ use futures::{Stream, StreamExt};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+/// The same run-end test as the WebSocket client's (the event model is one on every transport).
+pub(crate) use crate::support::ends_run;
+
 /// How long any single expected event may take before a test fails.
 pub(crate) const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -199,13 +202,4 @@ impl SseClient {
             }
         }
     }
-}
-
-/// True for the event that ends run `run_id`.
-pub(crate) fn ends_run(v: &Value, run_id: &str) -> bool {
-    v["run_id"] == run_id
-        && matches!(
-            v["type"].as_str(),
-            Some("run.completed" | "run.cancelled" | "run.failed")
-        )
 }
