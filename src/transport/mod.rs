@@ -2,6 +2,7 @@
 //! renders the session events back. Protocol rules live in the session actor.
 
 mod agui;
+mod assets;
 mod chatkit;
 pub(crate) mod rest;
 pub(crate) mod sse;
@@ -19,8 +20,6 @@ use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{AcceptTicket, Auth};
 use crate::session::Hub;
@@ -54,12 +53,6 @@ impl FromRef<AppState> for Arc<Auth> {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let cfg = state.hub.config().clone();
-    let static_files = Router::new()
-        .fallback_service(ServeDir::new(&cfg.static_dir))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ));
     Router::new()
         .route(
             "/v1/ws",
@@ -73,7 +66,7 @@ pub fn router(state: AppState) -> Router {
         .merge(chatkit::routes())
         .merge(sse::routes())
         .with_state(state)
-        .merge(static_files)
+        .merge(assets::router(cfg.static_dir.as_deref()))
         .layer(axum::middleware::from_fn_with_state(
             cfg.body_timeout(),
             crate::auth::limits::body_deadline,
