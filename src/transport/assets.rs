@@ -65,7 +65,10 @@ async fn embedded(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(content_type(&name))),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(content_type(&name)),
+            ),
             (header::ETAG, tag),
         ],
         file.data,
@@ -167,7 +170,13 @@ mod tests {
 
     #[test]
     fn the_page_and_every_hub_module_are_embedded() {
-        for f in ["index.html", "hub.js", "hub-ws.js", "hub-sse.js", "hub-rest.js"] {
+        for f in [
+            "index.html",
+            "hub.js",
+            "hub-ws.js",
+            "hub-sse.js",
+            "hub-rest.js",
+        ] {
             assert!(Embedded::get(f).is_some(), "{f} is not embedded");
         }
         assert!(Embedded::get("hub-view.js").is_some());
