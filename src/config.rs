@@ -61,6 +61,7 @@ pub enum AgentKind {
     Openai,
 }
 
+#[derive(utoipa::ToSchema)]
 /// What happens to a message that arrives while a run is active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::session::event::Item;
 
+#[derive(utoipa::ToSchema)]
 /// Token accounting reported by an upstream model, stored on the assistant item.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -21,6 +22,7 @@ pub struct Usage {
     pub total_tokens: u64,
 }
 
+#[derive(utoipa::ToSchema)]
 /// Why a reply ended normally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::{FinishReason, Usage};
 
+#[derive(utoipa::ToSchema)]
 /// Who wrote an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -17,6 +18,7 @@ pub enum Role {
     Assistant,
 }
 
+#[derive(utoipa::ToSchema)]
 /// Lifecycle of an item (PROTOCOL.md, the session model).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +30,7 @@ pub enum ItemStatus {
     Interrupted,
 }
 
+#[derive(utoipa::ToSchema)]
 /// A user or assistant message, as stored and as sent in events and listings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
@@ -243,6 +246,7 @@ pub enum ResumeKind {
     Snapshot,
 }
 
+#[derive(utoipa::ToSchema)]
 /// The acknowledgement of a stored user message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {

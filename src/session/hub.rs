@@ -37,6 +37,7 @@ pub struct SendRequest {
     pub ack_to: Option<AckTo>,
 }
 
+#[derive(utoipa::ToSchema)]
 /// Session metadata as REST and other listings show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -77,6 +78,8 @@ pub struct ItemsQuery {
     pub order: ItemOrder,
 }
 
+#[derive(utoipa::ToSchema)]
+#[schema(description = "A page of a session's items, oldest first unless asked otherwise")]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemsPage {
     pub items: Vec<Item>,

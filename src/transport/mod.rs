@@ -4,6 +4,7 @@
 mod agui;
 mod assets;
 mod chatkit;
+pub mod openapi;
 pub(crate) mod rest;
 pub(crate) mod sse;
 pub mod wire;
@@ -61,6 +62,7 @@ pub fn router(state: AppState) -> Router {
             })),
         )
         .route("/v1/ws-ticket", post(crate::auth::ticket::mint))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(rest::routes())
         .merge(agui::routes())
         .merge(chatkit::routes())
