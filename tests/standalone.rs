@@ -182,7 +182,7 @@ async fn copied_binary_prints_its_url_and_serves_the_page_with_every_file_it_loa
 
     // The page, then everything it loads, transitively.
     let client = http();
-    let mut queue = vec!["/".to_owned(), "/hub.js".to_owned()];
+    let mut queue = vec!["/".to_owned(), "/hub.js".to_owned(), "/hub.d.ts".to_owned()];
     let mut served = BTreeSet::new();
     while let Some(path) = queue.pop() {
         if !served.insert(path.clone()) {
