@@ -94,23 +94,9 @@ fn resume_from(
 
 #[utoipa::path(
     get, path = "/v1/sessions/{id}/events", tag = "sse", operation_id = "stream_events",
-    description = "The session's event stream: its snapshot (or the replay of missed events), then every live event, each `id: <epoch>:<seq>`, `event: <type>`, `data: <JSON as on the WebSocket>`.",
-    params(
-        ("id" = String, Path, description = "A session id"),
-        ("since" = Option<String>, Query, description = "Resume after `<epoch>:<seq>` (an event id)"),
-        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id; wins over `since`"),
-        ("ticket" = Option<String>, Query, description = "A ticket from `POST /v1/ws-ticket`, for clients that cannot send a bearer token"),
-    ),
-    responses(
-        (status = 200, description = "The event stream", content_type = "text/event-stream", body = String, headers(
-            ("Sessionhub-Resume" = String, description = "`replay` or `snapshot`"),
-            ("Sessionhub-Epoch" = String, description = "The session's current epoch"),
-            ("Sessionhub-Head-Seq" = u64, description = "The last sequence number at subscription"),
-        )),
-        (status = 400, description = "A malformed resume position: `bad_request`", body = crate::transport::openapi::ErrorBody),
-        (status = 404, description = "No such session: `not_found`", body = crate::transport::openapi::ErrorBody),
-        crate::transport::openapi::Refused,
-    ),
+    params(("id" = String, Path, description = "A session id"), crate::transport::openapi::EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id; wins over `since`")),
+    responses(crate::transport::openapi::EventStream, crate::transport::openapi::Refused),
 )]
 async fn events(
     State(state): State<AppState>,
@@ -354,13 +340,8 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, HubError> {
     post, path = "/v1/sessions/{id}/messages", tag = "sse", operation_id = "send_message",
     params(("id" = String, Path, description = "A session id")),
     request_body(content = crate::transport::openapi::SendMessage, content_type = "application/json"),
-    responses(
-        (status = 200, description = "Stored durably (or a repeat of a stored `client_msg_id`)", body = crate::transport::openapi::AckReply),
-        (status = 400, description = "A missing or malformed field: `bad_request`", body = crate::transport::openapi::ErrorBody),
-        (status = 404, description = "No such session: `not_found`", body = crate::transport::openapi::ErrorBody),
-        (status = 409, description = "A run is active and the policy is `reject`: `busy`", body = crate::transport::openapi::ErrorBody),
-        crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused,
-    ),
+    responses((status = 200, description = "Stored durably (or a repeat of a stored `client_msg_id`)",
+        body = crate::transport::openapi::AckReply), crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
 )]
 async fn send(
     State(state): State<AppState>,
@@ -386,13 +367,8 @@ async fn send(
     post, path = "/v1/sessions/{id}/cancel", tag = "sse", operation_id = "cancel_run",
     params(("id" = String, Path, description = "A session id")),
     request_body(content = Option<crate::transport::openapi::CancelRun>, content_type = "application/json"),
-    responses(
-        (status = 204, description = "Cancelled; every stream of the session sees `run.cancelled`"),
-        (status = 400, description = "A malformed body: `bad_request`", body = crate::transport::openapi::ErrorBody),
-        (status = 404, description = "No such session: `not_found`", body = crate::transport::openapi::ErrorBody),
-        (status = 409, description = "No such run is active: `no_active_run`", body = crate::transport::openapi::ErrorBody),
-        crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused,
-    ),
+    responses((status = 204, description = "Cancelled; every stream of the session sees `run.cancelled`"),
+        crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
 )]
 async fn cancel(
     State(state): State<AppState>,

@@ -6,7 +6,7 @@
 )]
 
 use serde::Serialize;
-use utoipa::{IntoResponses, ToSchema};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use crate::config::BusyPolicy;
 use crate::session::event::Ack;
@@ -51,6 +51,50 @@ pub(crate) enum BodyRefused {
     /// The body is over `--max-body-bytes`, or a field over its limit: `too_large`.
     #[response(status = 413)]
     TooLarge(ErrorBody),
+}
+
+/// The query of `GET /v1/sessions/{id}/events`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EventsQuery {
+    /// Resume after `<epoch>:<seq>` (an event id).
+    since: Option<String>,
+    /// A ticket from `POST /v1/ws-ticket`, for clients that cannot send a bearer token.
+    ticket: Option<String>,
+}
+
+/// The answers of `GET /v1/sessions/{id}/events`.
+#[derive(IntoResponses)]
+pub(crate) enum EventStream {
+    /// The session's snapshot (or the replay of the missed events), then every live event:
+    /// `id: <epoch>:<seq>`, `event: <type>`, `data: <the JSON the WebSocket sends>`.
+    #[response(status = 200, content_type = "text/event-stream", headers(
+        ("Sessionhub-Resume" = String, description = "`replay` or `snapshot`"),
+        ("Sessionhub-Epoch" = String, description = "The session's current epoch"),
+        ("Sessionhub-Head-Seq" = u64, description = "The last sequence number at subscription"),
+    ))]
+    Events(String),
+    /// A malformed resume position: `bad_request`.
+    #[response(status = 400)]
+    BadPosition(ErrorBody),
+    /// No such session: `not_found`.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// Refusals of the SSE fallback's commands (`messages`, `cancel`).
+#[derive(IntoResponses)]
+pub(crate) enum CommandErrors {
+    /// A malformed body, or a missing or mistyped field: `bad_request`.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No such session: `not_found`.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+    /// A message while a run is active under the `reject` policy (`busy`), or a cancel with no
+    /// such run active (`no_active_run`).
+    #[response(status = 409)]
+    Conflict(ErrorBody),
 }
 
 /// `POST /v1/sessions`; an empty body is `{}`.
