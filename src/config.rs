@@ -61,6 +61,7 @@ pub enum AgentKind {
     Openai,
 }
 
+#[derive(utoipa::ToSchema)]
 /// What happens to a message that arrives while a run is active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -184,9 +185,10 @@ pub struct Config {
     /// allowed too when it is reached on a loopback name (the bundled page in development).
     #[arg(long, env = "SESSIONHUB_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
-    /// Directory of the bundled test page.
-    #[arg(long, env = "SESSIONHUB_STATIC_DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/static"))]
-    pub static_dir: PathBuf,
+    /// Serve the page and `hub*.js` from this directory instead of the copy built into the
+    /// binary (development: edits show on reload, no rebuild).
+    #[arg(long, env = "SESSIONHUB_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, env = "SESSIONHUB_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -24,7 +24,7 @@ pub mod tools;
 pub mod transport;
 
 use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -104,6 +104,17 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
     ))
 }
 
+/// The URL of the bundled page on `bound`; an unspecified address (`0.0.0.0`, `[::]`) is
+/// opened on this machine through loopback.
+pub fn page_url(bound: SocketAddr) -> String {
+    let ip = match bound.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, bound.port()))
+}
+
 /// Serve until `shutdown` completes, then shut down as a protocol: stop accepting, let the
 /// actors drain (runs finish within the drain timeout or end `interrupted`), close connections
 /// with 1012, and record a clean shutdown in the store.
@@ -131,6 +142,7 @@ pub async fn serve(
         .with_graceful_shutdown(stopping.clone().cancelled_owned())
         .into_future(),
     );
+    tracing::info!("open {}", page_url(bound));
     shutdown.await;
     tracing::info!("shutting down");
     stopping.cancel();
@@ -152,4 +164,26 @@ pub async fn serve(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_url;
+
+    #[test]
+    fn the_page_url_opens_through_loopback_when_bound_to_every_address() {
+        assert_eq!(
+            page_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            page_url("0.0.0.0:80".parse().unwrap()),
+            "http://127.0.0.1:80/"
+        );
+        assert_eq!(page_url("[::]:8080".parse().unwrap()), "http://[::1]:8080/");
+        assert_eq!(
+            page_url("10.1.2.3:9000".parse().unwrap()),
+            "http://10.1.2.3:9000/"
+        );
+    }
 }

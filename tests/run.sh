@@ -4,6 +4,8 @@
 #   - tests/chatkit/setup.sh : Python venv with openai-chatkit (ChatKit oracle)
 #   - tests/agui/setup.sh    : @ag-ui/client 1.0.0 and 0.0.59 (AG-UI conformance)
 #   - tests/browser/setup.sh : Debian chromium + playwright-core (browser tests)
+#   - tests/openapi/setup.sh : Python venv with openapi-spec-validator (/openapi.json)
+#   - tests/typescript/setup.sh : npm typescript (static/hub.d.ts checks)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive

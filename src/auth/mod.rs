@@ -176,10 +176,17 @@ impl Auth {
     pub fn log_mode(&self, bound: SocketAddr) {
         if self.verifier.is_some() {
             tracing::info!("authentication: bearer tokens required");
+        } else if bound.ip().is_loopback() {
+            tracing::warn!(
+                addr = %bound,
+                "anonymous mode: loopback only, because with no token key every client is the same \
+                 user; configure --auth-hs256-secret, --auth-public-key or --auth-jwks to serve other hosts"
+            );
         } else {
             tracing::warn!(
                 addr = %bound,
-                "anonymous mode: no authentication, every client is the same user (development only)"
+                "anonymous mode (--allow-anonymous): no authentication, every client on every host \
+                 is the same user"
             );
         }
     }

@@ -12,7 +12,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use dashmap::DashMap;
-use serde_json::json;
 // Tokio's clock, not std's: the same monotonic time outside a test, and a test that pauses
 // tokio's time can let a ticket lapse with `tokio::time::advance` instead of sleeping.
 use tokio::time::Instant;
@@ -90,8 +89,24 @@ impl Tickets {
     }
 }
 
+/// The answer of `POST /v1/ws-ticket`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TicketReply {
+    /// Opens one `GET /v1/ws?ticket=` (or one SSE events stream) and is gone after.
+    pub ticket: String,
+    /// Seconds the ticket stays valid (`--ws-ticket-secs`).
+    pub expires_in: u64,
+}
+
 /// `POST /v1/ws-ticket` with the bearer token: `{"ticket", "expires_in"}` (seconds). The
 /// ticket opens one `GET /v1/ws` (or one SSE events stream) as `?ticket=`.
+#[utoipa::path(
+    post, path = "/v1/ws-ticket", tag = "auth", operation_id = "create_ws_ticket",
+    responses(
+        (status = 201, description = "A single-use ticket", body = TicketReply),
+        crate::transport::openapi::Refused,
+    ),
+)]
 pub async fn mint(State(auth): State<Arc<Auth>>, who: Principal) -> Response {
     let grant = Grant {
         sub: who.sub.clone(),
@@ -101,7 +116,10 @@ pub async fn mint(State(auth): State<Arc<Auth>>, who: Principal) -> Response {
         Ok(ticket) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],
-            Json(json!({"ticket": ticket, "expires_in": auth.tickets.ttl().as_secs()})),
+            Json(TicketReply {
+                ticket,
+                expires_in: auth.tickets.ttl().as_secs(),
+            }),
         )
             .into_response(),
         Err(e) => e.into_response(),

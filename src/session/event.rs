@@ -228,7 +228,7 @@ pub struct Snapshot {
 
 /// The acknowledgement of a `tool_result` or `tool_approval`: the position of the call's
 /// `tool.result` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ToolAck {
     pub session: String,
     pub call_id: String,
@@ -245,6 +245,7 @@ pub enum ResumeKind {
     Snapshot,
 }
 
+#[derive(utoipa::ToSchema)]
 /// The acknowledgement of a stored user message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {

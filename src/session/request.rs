@@ -190,7 +190,7 @@ impl SendRequest {
 }
 
 /// Session metadata as REST and other listings show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     pub id: String,
     pub title: Option<String>,
@@ -229,7 +229,8 @@ pub struct ItemsQuery {
     pub order: ItemOrder,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(description = "A page of a session's items, oldest first unless asked otherwise")]
 pub struct ItemsPage {
     pub items: Vec<Item>,
     pub has_more: bool,

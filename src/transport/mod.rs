@@ -2,8 +2,10 @@
 //! renders the session events back. Protocol rules live in the session actor.
 
 mod agui;
+mod assets;
 mod chatkit;
 pub(crate) mod error;
+pub mod openapi;
 pub(crate) mod rest;
 pub(crate) mod sse;
 pub mod wire;
@@ -20,8 +22,6 @@ use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::services::ServeDir;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth::{AcceptTicket, Auth};
 use crate::session::Hub;
@@ -55,12 +55,6 @@ impl FromRef<AppState> for Arc<Auth> {
 /// The whole HTTP surface.
 pub fn router(state: AppState) -> Router {
     let cfg = state.hub.config().clone();
-    let static_files = Router::new()
-        .fallback_service(ServeDir::new(&cfg.static_dir))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-cache"),
-        ));
     Router::new()
         .route(
             "/v1/ws",
@@ -69,12 +63,13 @@ pub fn router(state: AppState) -> Router {
             })),
         )
         .route("/v1/ws-ticket", post(crate::auth::ticket::mint))
+        .route("/openapi.json", get(openapi::openapi_json))
         .merge(rest::routes())
         .merge(agui::routes())
         .merge(chatkit::routes())
         .merge(sse::routes())
         .with_state(state)
-        .merge(static_files)
+        .merge(assets::router(cfg.static_dir.as_deref()))
         .layer(axum::middleware::from_fn_with_state(
             cfg.body_timeout(),
             crate::auth::limits::body_deadline,

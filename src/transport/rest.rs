@@ -9,12 +9,21 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use serde_json::Value;
 
+use super::openapi::{BodyRefused, ErrorBody, NewSession, Refused, SessionPatch};
 use super::AppState;
 use crate::auth::Principal;
 use crate::error::HubError;
-use crate::session::{ItemOrder, ItemsQuery};
+use crate::session::{ItemOrder, ItemsPage, ItemsQuery, SessionInfo};
+
+/// `GET /v1/sessions`: a page of the caller's sessions, newest first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct SessionList {
+    sessions: Vec<SessionInfo>,
+    /// More sessions follow: ask again with `before` = the last id.
+    has_more: bool,
+}
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 200;
@@ -29,7 +38,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(delete_session),
         )
         .route("/v1/sessions/{id}/items", get(list_items))
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
 }
@@ -91,6 +100,16 @@ fn opt_metadata(m: &serde_json::Map<String, Value>) -> Result<Option<Value>, Hub
     }
 }
 
+/// Creates a session owned by the caller.
+#[utoipa::path(
+    post, path = "/v1/sessions", tag = "sessions",
+    request_body(content = Option<NewSession>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The new session", body = SessionInfo),
+        (status = 400, description = "Malformed JSON or a field of the wrong type: `bad_request`", body = ErrorBody),
+        BodyRefused, Refused,
+    ),
+)]
 async fn create_session(
     State(s): State<AppState>,
     who: Principal,
@@ -103,19 +122,42 @@ async fn create_session(
     Ok((StatusCode::CREATED, Json(info)).into_response())
 }
 
+/// The caller's sessions, newest first, paged.
+#[utoipa::path(
+    get, path = "/v1/sessions", tag = "sessions",
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)", minimum = 1, maximum = 200),
+        ("before" = Option<String>, Query, description = "A session id: list the ones older than it"),
+    ),
+    responses(
+        (status = 200, description = "A page of sessions", body = SessionList),
+        (status = 400, description = "A bad `limit`: `bad_request`", body = ErrorBody),
+        Refused,
+    ),
+)]
 async fn list_sessions(
     State(s): State<AppState>,
     who: Principal,
     q: Params,
-) -> Result<Json<Value>, HubError> {
+) -> Result<Json<SessionList>, HubError> {
     let p = params(q)?;
     let limit = parse_limit(&p)?;
     let (sessions, has_more) =
         s.hub
             .list_sessions(who.caller(), limit, p.get("before").map(String::as_str))?;
-    Ok(Json(json!({"sessions": sessions, "has_more": has_more})))
+    Ok(Json(SessionList { sessions, has_more }))
 }
 
+/// One session.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "A session id")),
+    responses(
+        (status = 200, description = "The session", body = SessionInfo),
+        (status = 404, description = "No such session (or not the caller's): `not_found`", body = ErrorBody),
+        Refused,
+    ),
+)]
 async fn get_session(
     State(s): State<AppState>,
     who: Principal,
@@ -124,6 +166,18 @@ async fn get_session(
     Ok(Json(s.hub.get_session(who.caller(), &id).await?).into_response())
 }
 
+/// Renames a session or replaces its metadata; every subscriber sees `session.updated`.
+#[utoipa::path(
+    patch, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "A session id")),
+    request_body(content = SessionPatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The session as changed", body = SessionInfo),
+        (status = 400, description = "Malformed JSON or a field of the wrong type: `bad_request`", body = ErrorBody),
+        (status = 404, description = "No such session: `not_found`", body = ErrorBody),
+        BodyRefused, Refused,
+    ),
+)]
 async fn update_session(
     State(s): State<AppState>,
     who: Principal,
@@ -141,6 +195,16 @@ async fn update_session(
     .into_response())
 }
 
+/// Deletes a session and its history; every subscriber sees `session.deleted`.
+#[utoipa::path(
+    delete, path = "/v1/sessions/{id}", tag = "sessions",
+    params(("id" = String, Path, description = "A session id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such session: `not_found`", body = ErrorBody),
+        Refused,
+    ),
+)]
 async fn delete_session(
     State(s): State<AppState>,
     who: Principal,
@@ -150,6 +214,23 @@ async fn delete_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A session's items (messages and replies), paged by item id.
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}/items", tag = "sessions",
+    params(
+        ("id" = String, Path, description = "A session id"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)", minimum = 1, maximum = 200),
+        ("before" = Option<String>, Query, description = "An item id: items older than it"),
+        ("after" = Option<String>, Query, description = "An item id: items newer than it"),
+        ("order" = Option<String>, Query, description = "`asc` (default) or `desc`"),
+    ),
+    responses(
+        (status = 200, description = "A page of items", body = ItemsPage),
+        (status = 400, description = "A bad `limit` or `order`: `bad_request`", body = ErrorBody),
+        (status = 404, description = "No such session: `not_found`", body = ErrorBody),
+        Refused,
+    ),
+)]
 async fn list_items(
     State(s): State<AppState>,
     who: Principal,
@@ -171,6 +252,14 @@ async fn list_items(
     Ok(Json(s.hub.list_items(who.caller(), &id, query).await?).into_response())
 }
 
+/// Readiness: 503 from the moment shutdown starts, so a load balancer stops sending.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", security(()),
+    responses(
+        (status = 200, description = "Serving", body = String, content_type = "text/plain", example = "ready"),
+        (status = 503, description = "Shutting down", body = String, content_type = "text/plain", example = "shutting down"),
+    ),
+)]
 async fn readyz(State(s): State<AppState>) -> Response {
     if s.signals.stopping.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response()
@@ -179,6 +268,12 @@ async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus metrics (OpenMetrics text).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", security(()),
+    responses((status = 200, description = "Every metric the hub exports", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")),
+)]
 async fn metrics(State(s): State<AppState>) -> Response {
     (
         [(
@@ -188,4 +283,13 @@ async fn metrics(State(s): State<AppState>) -> Response {
         s.hub.metrics().render(),
     )
         .into_response()
+}
+
+/// Liveness: the process answers HTTP.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", security(()),
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain", example = "ok")),
+)]
+pub(crate) async fn healthz() -> &'static str {
+    "ok"
 }

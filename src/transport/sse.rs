@@ -93,6 +93,12 @@ fn resume_from(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/sessions/{id}/events", tag = "sse", operation_id = "stream_events",
+    params(("id" = String, Path, description = "A session id"), crate::transport::openapi::EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id; wins over `since`")),
+    responses(crate::transport::openapi::EventStream, crate::transport::openapi::Refused),
+)]
 async fn events(
     State(state): State<AppState>,
     who: Principal,
@@ -307,6 +313,13 @@ fn render(o: &Outbound) -> SseEvent {
 }
 
 /// `POST /v1/sessions/{id}/messages` `{"client_msg_id","text","on_busy"?}` -> the `ack`.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/messages", tag = "sse", operation_id = "send_message",
+    params(("id" = String, Path, description = "A session id")),
+    request_body(content = crate::transport::openapi::SendMessage, content_type = "application/json"),
+    responses((status = 200, description = "Stored durably (or a repeat of a stored `client_msg_id`)",
+        body = crate::transport::openapi::AckReply), crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
+)]
 async fn send(
     State(state): State<AppState>,
     who: Principal,
@@ -321,6 +334,13 @@ async fn send(
 
 /// `POST /v1/sessions/{id}/cancel` `{"run_id"?}` -> 204; the `run.cancelled` event follows on
 /// every stream of the session.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/cancel", tag = "sse", operation_id = "cancel_run",
+    params(("id" = String, Path, description = "A session id")),
+    request_body(content = Option<crate::transport::openapi::CancelRun>, content_type = "application/json"),
+    responses((status = 204, description = "Cancelled; every stream of the session sees `run.cancelled`"),
+        crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
+)]
 async fn cancel(
     State(state): State<AppState>,
     who: Principal,
@@ -334,6 +354,13 @@ async fn cancel(
 }
 
 /// `POST /v1/sessions/{id}/tool-results` `{"call_id","output","is_error"?}` -> the `ack`.
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/tool-results", tag = "sse", operation_id = "tool_result",
+    params(("id" = String, Path, description = "A session id")),
+    request_body(content = crate::transport::openapi::ToolResultBody, content_type = "application/json"),
+    responses((status = 200, description = "Resolved durably (or a repeat of the same result)",
+        body = crate::transport::openapi::ToolAckReply), crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
+)]
 async fn tool_result(
     State(state): State<AppState>,
     who: Principal,
@@ -343,7 +370,15 @@ async fn tool_result(
     resolve_tool(state, who, id, body, false).await
 }
 
-/// `POST /v1/sessions/{id}/tool-approvals` `{"call_id","approved","arguments"?}` -> the `ack`.
+/// `POST /v1/sessions/{id}/tool-approvals` `{"call_id","approved","arguments"?}` -> the `ack`
+/// (for an approved call, once the tool ran and its result is durable).
+#[utoipa::path(
+    post, path = "/v1/sessions/{id}/tool-approvals", tag = "sse", operation_id = "tool_approval",
+    params(("id" = String, Path, description = "A session id")),
+    request_body(content = crate::transport::openapi::ToolApprovalBody, content_type = "application/json"),
+    responses((status = 200, description = "Decided durably; an approved call's ack comes once it ran",
+        body = crate::transport::openapi::ToolAckReply), crate::transport::openapi::CommandErrors, crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused),
+)]
 async fn tool_approval(
     State(state): State<AppState>,
     who: Principal,

@@ -63,6 +63,17 @@ impl Conn {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/ws", tag = "websocket", operation_id = "websocket",
+    description = "Upgrades to the native WebSocket protocol (PROTOCOL.md): `subscribe` with resume, `send`, `cancel`, `unsubscribe`, `ping`, and the sessions' events.",
+    params(("ticket" = Option<String>, Query, description = "A ticket from `POST /v1/ws-ticket` (browsers cannot send a bearer token on a WebSocket)")),
+    responses(
+        (status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, description = "Not a valid WebSocket upgrade request", body = String, content_type = "text/plain"),
+        (status = 426, description = "The connection cannot be upgraded (for example HTTP/2 without extended CONNECT)", body = String, content_type = "text/plain"),
+        crate::transport::openapi::Refused,
+    ),
+)]
 pub(crate) async fn upgrade(
     State(state): State<AppState>,
     principal: Principal,

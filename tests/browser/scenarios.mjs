@@ -309,6 +309,30 @@ const scenarios = {
     await screenshot(one, artifacts, '6-auth-page');
     result.authConsoleErrors = checkConsole(errors);
   },
+
+  // 7. The page as a new user gets it: served by a binary copied alone into an empty folder
+  //    (everything built in). Every request succeeds, the stylesheet applies, the page
+  //    connects, a message streams its reply, and the console stays clean.
+  async standalone(browser, errors) {
+    const page = await openPage(browser, 'page', errors);
+    const failed = [];
+    page.on('requestfailed', (r) => failed.push(`${r.url()}: ${r.failure()?.errorText}`));
+    page.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.url()}: HTTP ${r.status()}`);
+    });
+    await page.goto(base);
+    await waitConnected(page, 'ws');
+    const sheets = await page.evaluate(() => [...document.styleSheets].map((s) => ({ href: s.href, rules: s.cssRules.length })));
+    check(sheets.some((s) => s.href && s.href.endsWith('/style.css') && s.rules > 0), `style.css did not apply: ${JSON.stringify(sheets)}`);
+    await newChat(page);
+    const text = 'Is this page built into the binary';
+    await sendMessage(page, text);
+    checkReply(await waitReply(page, 0, 'complete', finished), expectedReply(text, DELTAS), 'standalone page');
+    await screenshot(page, artifacts, '7-standalone-page');
+    check(failed.length === 0, `failed requests: ${JSON.stringify(failed)}`);
+    result.stylesheetRules = sheets.find((s) => s.href && s.href.endsWith('/style.css')).rules;
+    result.consoleErrors = checkConsole(errors);
+  },
 };
 
 function refused(text) {

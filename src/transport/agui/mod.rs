@@ -29,6 +29,16 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/agui", post(agui))
 }
 
+#[utoipa::path(
+    post, path = "/agui", tag = "agui", operation_id = "agui_run",
+    request_body(content = crate::transport::openapi::RunAgentInput, content_type = "application/json"),
+    responses(
+        (status = 200, description = "AG-UI events (`RUN_STARTED`, `TEXT_MESSAGE_*`, `RUN_FINISHED` or `RUN_ERROR`)", body = String, content_type = "text/event-stream"),
+        (status = 400, description = "Not a valid `RunAgentInput`, or no user message to answer: `bad_request`", body = crate::transport::openapi::ErrorBody),
+        (status = 404, description = "The thread belongs to another user: `not_found`", body = crate::transport::openapi::ErrorBody),
+        crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused,
+    ),
+)]
 async fn agui(
     State(s): State<AppState>,
     who: Principal,

@@ -80,6 +80,19 @@ fn unsupported(what: &str) -> Reject {
     }
 }
 
+#[utoipa::path(
+    post, path = "/chatkit", tag = "chatkit", operation_id = "chatkit",
+    request_body(content = crate::transport::openapi::ChatKitRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Streaming requests answer ChatKit's event stream, the others a JSON object", content(
+            (String = "text/event-stream"), (Object = "application/json"),
+        )),
+        (status = 400, description = "A malformed request (`bad_request`) or a capability the hub lacks (`unsupported`)", body = crate::transport::openapi::ErrorBody),
+        (status = 404, description = "No such thread or item: `not_found`", body = crate::transport::openapi::ErrorBody),
+        (status = 409, description = "A run is active and the policy is `reject`: `busy`", body = crate::transport::openapi::ErrorBody),
+        crate::transport::openapi::BodyRefused, crate::transport::openapi::Refused,
+    ),
+)]
 async fn chatkit(State(s): State<AppState>, who: Principal, body: Bytes) -> Response {
     match handle(&s, who, &body).await {
         Ok(r) => r,

@@ -1,0 +1,405 @@
+// TypeScript declarations for hub.js, the sessionhub browser client (copy this file next to
+// the five hub*.js files; `import { HubClient } from './hub.js'` then picks it up).
+// The wire objects follow PROTOCOL.md; `/openapi.json` describes the REST side.
+// Kept true by tests/typescript_decls.rs: an example app that uses every export type-checks
+// against this file (tsc --strict), and every export, method and field of the running module
+// is declared here, and nothing more (members hub.js uses only inside are declared `private`).
+
+/** How `HubClient` reaches the hub once connected. */
+export type Transport = 'ws' | 'sse';
+/** `auto`: WebSocket, and SSE when a WebSocket cannot open. */
+export type TransportChoice = 'auto' | Transport;
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
+/** What the hub does with a message sent while a run is active. */
+export type BusyPolicy = 'queue' | 'reject' | 'interrupt';
+
+/**
+ * The hub's stable error codes, plus the client's own: `network` (the hub could not be
+ * reached), `timeout` (no reply in time), `closed` (the client was closed).
+ */
+export type ErrorCode =
+  | 'bad_request'
+  | 'unknown_type'
+  | 'too_large'
+  | 'not_found'
+  | 'forbidden'
+  | 'unauthorized'
+  | 'not_subscribed'
+  | 'busy'
+  | 'no_active_run'
+  | 'rate_limited'
+  | 'unavailable'
+  | 'internal'
+  | 'network'
+  | 'timeout'
+  | 'closed'
+  | (string & {});
+
+/** A place in a session's event stream: resume from it with `subscribe(session, since)`. */
+export interface Position {
+  epoch: string;
+  seq: number;
+}
+
+export type ItemStatus = 'complete' | 'streaming' | 'cancelled' | 'failed' | 'interrupted';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+}
+
+export interface RunError {
+  code: string;
+  message: string;
+  retryable: boolean;
+}
+
+/** A user or assistant message, as listed and as carried by events. */
+export interface Item {
+  id: string;
+  role: 'user' | 'assistant' | (string & {});
+  text: string;
+  status: ItemStatus | (string & {});
+  /** RFC 3339 UTC. */
+  created_at: string;
+  client_msg_id?: string;
+  run_id?: string;
+  reply_to?: string;
+  finish_reason?: 'stop' | 'length';
+  usage?: Usage;
+  error_code?: string;
+}
+
+export interface SessionInfo {
+  id: string;
+  title: string | null;
+  created_at: string;
+  updated_at: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface SessionList {
+  sessions: SessionInfo[];
+  has_more: boolean;
+}
+
+export interface ItemsPage {
+  items: Item[];
+  has_more: boolean;
+}
+
+/** A stored message: `send` resolves with it once the message is durable. */
+export interface Ack {
+  type: 'ack';
+  session: string;
+  client_msg_id: string;
+  item_id: string;
+  epoch: string;
+  seq: number;
+  /** True when this `client_msg_id` was stored before: the message exists once. */
+  duplicate: boolean;
+  run_id?: string;
+}
+
+export interface ActiveRun {
+  run_id: string;
+  item_id: string;
+  reply_to: string;
+  text: string;
+}
+
+export interface QueuedRun {
+  run_id: string;
+  reply_to: string;
+}
+
+/** A session's state as of `seq`; live events with a higher `seq` follow. */
+export interface Snapshot {
+  type: 'snapshot';
+  session: string;
+  epoch: string;
+  seq: number;
+  title: string | null;
+  items: Item[];
+  has_more: boolean;
+  active_run: ActiveRun | null;
+  queued: QueuedRun[];
+}
+
+/** What every sequenced event carries. */
+export interface EventBase {
+  session: string;
+  epoch: string;
+  seq: number;
+  /** Server time, Unix milliseconds. */
+  ts: number;
+}
+
+export interface MessageEvent extends EventBase {
+  type: 'message';
+  item: Item;
+}
+export interface RunQueuedEvent extends EventBase {
+  type: 'run.queued';
+  run_id: string;
+  reply_to: string;
+}
+export interface RunStartedEvent extends EventBase {
+  type: 'run.started';
+  run_id: string;
+  item_id: string;
+  reply_to: string;
+}
+export interface RunDeltaEvent extends EventBase {
+  type: 'run.delta';
+  run_id: string;
+  item_id: string;
+  text: string;
+}
+export interface RunCompletedEvent extends EventBase {
+  type: 'run.completed';
+  run_id: string;
+  item: Item;
+}
+export interface RunCancelledEvent extends EventBase {
+  type: 'run.cancelled';
+  run_id: string;
+  /** Set when a queued run was cancelled before it started (then `item` is null). */
+  reply_to?: string;
+  item: Item | null;
+}
+export interface RunFailedEvent extends EventBase {
+  type: 'run.failed';
+  run_id: string;
+  item: Item;
+  error: RunError;
+}
+export interface SessionUpdatedEvent extends EventBase {
+  type: 'session.updated';
+  title: string | null;
+}
+export interface ItemsRemovedEvent extends EventBase {
+  type: 'items.removed';
+  /** Oldest first. */
+  item_ids: string[];
+}
+export interface SessionDeletedEvent extends EventBase {
+  type: 'session.deleted';
+}
+
+/** The sequenced events of PROTOCOL.md version 1 (a newer hub may send more types). */
+export type HubEvent =
+  | MessageEvent
+  | RunQueuedEvent
+  | RunStartedEvent
+  | RunDeltaEvent
+  | RunCompletedEvent
+  | RunCancelledEvent
+  | RunFailedEvent
+  | SessionUpdatedEvent
+  | ItemsRemovedEvent
+  | SessionDeletedEvent;
+
+/** `state` listeners get this on every change. */
+export interface StateChange {
+  state: ConnectionState;
+  transport: Transport | null;
+  /** True when `auto` had to fall back to SSE. */
+  fallback: boolean;
+  /** While reconnecting: why the last connection ended. */
+  reason?: string;
+  retryInMs?: number;
+  attempt?: number;
+}
+
+/** A subscription is live (over SSE the fields come from the stream's headers). */
+export interface Subscribed {
+  session: string;
+  resume?: 'replay' | 'snapshot' | (string & {});
+  epoch?: string;
+  head_seq?: number;
+}
+
+/** What each `on(type, listener)` listener receives. */
+export interface HubClientEvents {
+  state: StateChange;
+  event: HubEvent;
+  snapshot: Snapshot;
+  subscribed: Subscribed;
+  ack: Ack;
+  error: HubError;
+}
+
+export interface HubClientOptions {
+  /** The hub's base URL (default: the page's origin). */
+  url?: string;
+  transport?: TransportChoice;
+  /** Ping interval on the WebSocket (default 15000). */
+  heartbeatMs?: number;
+  /** A ping unanswered this long is a dead link (default 10000). */
+  heartbeatTimeoutMs?: number;
+  /** Silence on an SSE stream longer than this is a dead link (default 45000). */
+  sseIdleMs?: number;
+  connectTimeoutMs?: number;
+  cancelTimeoutMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** Extra HTTP headers for REST and SSE. */
+  headers?: Record<string, string>;
+  /** Bearer token (with authentication on): sent on REST and SSE, traded for a WebSocket ticket. */
+  token?: string | null;
+}
+
+/** An error answered by the hub (`code` is its stable code) or by the network. */
+export class HubError extends Error {
+  constructor(code: ErrorCode, message?: string, extra?: Record<string, unknown>);
+  code: ErrorCode;
+  /** The HTTP status, for errors of REST calls. */
+  status?: number;
+  /** The session the error concerns, when there is one. */
+  session?: string;
+  /** The hub's `error` frame, for errors that arrived on the WebSocket. */
+  frame?: unknown;
+}
+
+/** Sessions and items over REST; `HubClient` inherits these. */
+declare class HubRest {
+  constructor(base: string, headers?: Record<string, string>, token?: string | null);
+  /** The hub's base URL, without a trailing slash. */
+  readonly base: string;
+  headers: Record<string, string>;
+  token: string | null;
+  /** Replaces the bearer token (for example after a refresh); new requests use it. */
+  setToken(token: string | null): void;
+  /** The configured headers, plus `Authorization` when a token is set. */
+  authHeaders(): Record<string, string>;
+  /** JSON in, JSON out; a non-2xx answer rejects with a `HubError` carrying the hub's code. */
+  http<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
+  createSession(fields?: { title?: string | null; metadata?: Record<string, unknown> }): Promise<SessionInfo>;
+  listSessions(options?: { limit?: number; before?: string }): Promise<SessionList>;
+  getSession(id: string): Promise<SessionInfo>;
+  renameSession(id: string, title: string | null): Promise<SessionInfo>;
+  /** Resolves with `null` (204). */
+  deleteSession(id: string): Promise<null>;
+  listItems(id: string, options?: { limit?: number; before?: string; after?: string }): Promise<ItemsPage>;
+}
+
+/** One logical connection to the hub (WebSocket or SSE), resuming every subscribed session. */
+export class HubClient extends HubRest {
+  constructor(options?: HubClientOptions);
+  readonly state: ConnectionState;
+  /** Set once a connection is attempted. */
+  readonly transport: Transport | null;
+  /** True when `auto` had to use SSE. */
+  readonly fallback: boolean;
+  /** Listens; returns a function that stops listening. */
+  on<K extends keyof HubClientEvents>(type: K, listener: (detail: HubClientEvents[K]) => void): () => void;
+  /** Opens the connection (idempotent). Subscriptions and sends may be made before it opens. */
+  connect(): void;
+  /** Closes everything; pending sends reject with code `closed`. */
+  close(): void;
+  /** Skips the backoff wait (the browser came back online, or the user asked). */
+  reconnectNow(): void;
+  /** Switches transport; subscriptions and pending sends carry over. */
+  setTransport(transport: TransportChoice): void;
+  /** Follows a session: a `snapshot` (or the replayed events), then every live `event`. */
+  subscribe(session: string, since?: Position | null): void;
+  unsubscribe(session: string): void;
+  /** The last position applied for a session, to resume from later. */
+  position(session: string): Position | null;
+  /** Resolves with the `ack` once the hub stored the message durably; retried over reconnects. */
+  send(session: string, text: string, options?: { onBusy?: BusyPolicy; clientMsgId?: string }): Promise<Ack>;
+  /** Sends not acknowledged yet, for a UI that shows them as "sending". */
+  pending(session: string): Array<{ clientMsgId: string; text: string }>;
+  /** Cancels `runId` (or the active run); resolves once the hub accepted it. */
+  cancel(session: string, runId?: string | null): Promise<void>;
+
+  private opts;
+  private listeners;
+  private subs;
+  private pendingSends;
+  private attempt;
+  private wsEverOpened;
+  private closed;
+  private link;
+  private retryTimer;
+  private generation;
+  private onOnline;
+  private emit;
+  private setState;
+  private teardown;
+  private scheduleReconnect;
+  private cancelRetry;
+  private openWs;
+  private openWsLink;
+  private wsFailed;
+  private wsSubscribe;
+  private openSse;
+  private connectedSse;
+  private sseSubscribe;
+  private onFrame;
+  private onSequenced;
+  private resubscribe;
+  private subscribeFailed;
+  private flushSends;
+  private trySend;
+  private onAck;
+}
+
+/** An item as `SessionView` holds it: a streaming reply has no `created_at` yet. */
+export interface ViewItem extends Omit<Item, 'created_at'> {
+  created_at?: string;
+  /** The error of a failed run. */
+  error?: RunError;
+}
+
+/** What `SessionView.apply` changed, so a UI repaints only that. */
+export type ViewChange =
+  | { kind: 'reset' }
+  | { kind: 'item'; item: ViewItem }
+  | { kind: 'delta'; item: ViewItem }
+  | { kind: 'meta' };
+
+/** A session's state rebuilt from a snapshot plus the events that follow. */
+export class SessionView {
+  constructor(id: string);
+  readonly id: string;
+  title: string;
+  /** In creation order. */
+  items: ViewItem[];
+  byId: Map<string, ViewItem>;
+  /** Runs waiting for the active one, in start order. */
+  queued: QueuedRun[];
+  activeRun: string | null;
+  hasMore: boolean;
+  deleted: boolean;
+  /** Messages sent from this tab and not yet seen as a `message` event: client_msg_id -> text. */
+  pending: Map<string, string>;
+  /** Bumped by every change. */
+  version: number;
+  /** True while a run streams: the UI shows Stop. */
+  readonly streaming: boolean;
+  /** The streaming assistant item, if any. */
+  readonly activeItem: ViewItem | null;
+  isQueued(itemId: string): boolean;
+  queuedRunFor(itemId: string): string | null;
+  addPending(clientMsgId: string, text: string): void;
+  dropPending(clientMsgId: string): void;
+  /** Applies a snapshot or a sequenced event (unknown event types change nothing). */
+  apply(frame: Snapshot | HubEvent | (EventBase & { type: string })): ViewChange;
+  /** Older items fetched with `listItems` go before the current ones. */
+  prepend(older: Item[], hasMore: boolean): void;
+
+  private applySnapshot;
+  private applyEnd;
+  private upsert;
+}
+
+/** A fresh id for `send`; the hub treats a repeat of it as the same message. */
+export function newClientMsgId(): string;
+
+/** Exponential backoff with jitter: a random wait between half and all of the current step. */
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number;
+
+export {};
