@@ -1,7 +1,10 @@
 //! The real agent: OpenAI's Chat Completions streaming API (or any compatible server) through
-//! async-openai, with the hub's own fault policy on top.
+//! async-openai, with the hub's own fault policy on top. The turn's tools are offered as
+//! function tools, and the history keeps each turn's tool calls with their results
+//! ([`history`]).
 //!
-//! async-openai gives us the request/response types and the SSE parsing. What it lacks, we add
+//! async-openai gives us the HTTP plumbing and the SSE parsing; the JSON on both sides is ours
+//! ([`wire`]). What it lacks, we add
 //! (shared/research/reliability.md, E11 and section 2.4):
 //! - its built-in retry layer (uncapped `Retry-After`, no budget) is replaced by a plain HTTP
 //!   service ([`http`]) and our own retry loop ([`retry`], [`run`]): retries only before the
@@ -17,6 +20,7 @@ mod history;
 mod http;
 mod retry;
 mod run;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +31,7 @@ use async_openai::Client;
 use super::{Agent, AgentRequest, AgentStream};
 use crate::config::Config;
 
-pub use history::STOPPED_NOTE;
+pub use history::{CONTEXT_PREFIX, DENIED_NOTE, STOPPED_NOTE, TOOL_STOPPED_NOTE};
 
 /// Everything the OpenAI agent needs, resolved from the config at start-up.
 #[derive(Clone)]
@@ -39,8 +43,8 @@ pub struct OpenAiSettings {
     pub model: String,
     /// Sent first as the `system` message when set.
     pub system_prompt: Option<String>,
-    /// Characters of history sent upstream: the most recent items that fit (the last user
-    /// message always goes, whatever its size).
+    /// Characters of history sent upstream: the most recent turns that fit (the last user
+    /// message and the turns after it always go, whatever their size).
     pub history_chars: usize,
     pub connect_timeout: Duration,
     /// Per attempt, from sending the request to the first text token.
