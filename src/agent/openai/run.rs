@@ -1,6 +1,6 @@
 //! One model turn against the upstream: connect (with retries before the first token), then
 //! read chunks under two clocks, and turn what happens into [`AgentChunk`]s or one
-//! [`AgentError`].
+//! [`AgentError`]. Text and tool-call fragments both count as tokens for the clocks.
 //!
 //! The run is a `futures::stream::unfold` over [`Run`], so all its state (the async-openai
 //! stream included) lives inside the returned stream and we spawn nothing. Dropping it drops
@@ -16,6 +16,7 @@ use futures::StreamExt;
 use reqwest::StatusCode;
 use tokio::time::{timeout_at, Instant};
 
+use super::calls::Calls;
 use super::http::{parse_error_body, truncate, UpstreamHttpError};
 use super::retry::{is_retryable, Backoff};
 use super::wire::{ChatRequest, Chunk, StreamOptions, Tool, WireFinish};
@@ -60,6 +61,8 @@ struct Reading {
     got_token: bool,
     finish: Option<WireFinish>,
     usage: Option<Usage>,
+    /// The turn's tool calls so far.
+    calls: Calls,
 }
 
 /// What reading one more item from the upstream led to.
@@ -138,6 +141,7 @@ async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, Age
                     got_token: false,
                     finish: None,
                     usage: None,
+                    calls: Calls::default(),
                 })
             }
             Ok(Err(e)) => e,
@@ -244,7 +248,7 @@ async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> S
     }
 }
 
-/// Takes text, finish reason and usage out of one chunk.
+/// Takes text, tool-call fragments, finish reason and usage out of one chunk.
 fn apply(r: &mut Reading, chunk: Chunk, out: &mut VecDeque<Output>) {
     if let Some(u) = chunk.usage {
         r.usage = Some(Usage {
@@ -256,11 +260,21 @@ fn apply(r: &mut Reading, chunk: Chunk, out: &mut VecDeque<Output>) {
     // We ask for one choice; a server that sends more gets only the first one read.
     for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         let delta = choice.delta;
-        for text in [delta.content, delta.refusal].into_iter().flatten() {
-            if !text.is_empty() && r.finish.is_none() {
-                r.got_token = true;
-                out.push_back(Ok(AgentChunk::Delta(text)));
+        if r.finish.is_none() {
+            for text in [delta.content, delta.refusal].into_iter().flatten() {
+                if !text.is_empty() {
+                    r.got_token = true;
+                    out.push_back(Ok(AgentChunk::Delta(text)));
+                }
             }
+            let mut started = Vec::new();
+            for fragment in delta.tool_calls.into_iter().flatten() {
+                // Any fragment is a token, even one that only opens a call: the model is
+                // answering, so the gap clock applies and nothing may be retried.
+                r.got_token = true;
+                r.calls.apply(fragment, &mut started);
+            }
+            out.extend(started.into_iter().map(Ok));
         }
         if let Some(reason) = choice.finish_reason {
             r.finish.get_or_insert(reason);
@@ -269,6 +283,10 @@ fn apply(r: &mut Reading, chunk: Chunk, out: &mut VecDeque<Output>) {
 }
 
 /// The response ended (EOF, `[DONE]`, or trouble after the finish): judge by finish_reason.
+///
+/// A turn that started calls ends with them whatever finish it names: Ollama, among others,
+/// says `stop` after tool calls. `tool_calls` with no call is a plain stop. `length` stays
+/// `Length` even after calls (their arguments may be cut), for the session to judge.
 fn end_of_reply(r: &Reading) -> Step {
     Step::End(match r.finish {
         Some(WireFinish::Length) => Ok(FinishReason::Length),
@@ -278,7 +296,11 @@ fn end_of_reply(r: &Reading) -> Step {
             false,
         )),
         Some(WireFinish::Stop | WireFinish::ToolCalls | WireFinish::FunctionCall) => {
-            Ok(FinishReason::Stop)
+            match r.calls.finish() {
+                Ok(0) => Ok(FinishReason::Stop),
+                Ok(_) => Ok(FinishReason::ToolCalls),
+                Err(e) => Err(e),
+            }
         }
         None => Err(AgentError::new(
             "upstream_protocol",

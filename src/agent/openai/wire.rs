@@ -2,10 +2,10 @@
 //! `chat.completion.chunk` as we read it.
 //!
 //! These are our own serde types; async-openai still sends the request and splits the SSE
-//! stream (`create_stream_byot`). Its assistant message leaves `content` out where OpenAI's
-//! documents show `null` next to `tool_calls`, and its chunk type requires `index` on every
-//! streamed tool call, which Gemini's OpenAI-compatible endpoint, older Ollama and some proxies
-//! leave out. Fields we do not read are ignored.
+//! stream (`create_stream_byot`). Its chunk type requires `index` on every streamed tool call,
+//! which Gemini's OpenAI-compatible endpoint, older Ollama and some proxies leave out, so such a
+//! reply would fail as a malformed chunk; and its assistant message leaves `content` out where
+//! OpenAI's documents show `null` next to `tool_calls`. Fields we do not read are ignored.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -158,6 +158,41 @@ pub(super) struct Delta {
     pub(super) content: Option<String>,
     #[serde(default)]
     pub(super) refusal: Option<String>,
+    #[serde(default)]
+    pub(super) tool_calls: Option<Vec<CallChunk>>,
+}
+
+/// One entry of `delta.tool_calls`: a fragment of a call.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub(super) struct CallChunk {
+    /// Which call this fragment belongs to; missing on some servers.
+    #[serde(default)]
+    pub(super) index: Option<u32>,
+    /// The call's id, usually on its first fragment only.
+    #[serde(default)]
+    pub(super) id: Option<String>,
+    #[serde(default)]
+    pub(super) function: Option<FunctionChunk>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub(super) struct FunctionChunk {
+    #[serde(default)]
+    pub(super) name: Option<String>,
+    /// A fragment of JSON text; a server that sends an object instead gets it written out.
+    #[serde(default)]
+    pub(super) arguments: Option<Value>,
+}
+
+impl FunctionChunk {
+    /// The arguments fragment as text ("" when there is none).
+    pub(super) fn arguments_text(&self) -> String {
+        match &self.arguments {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,9 +234,22 @@ mod tests {
     }
 
     #[test]
-    fn unknown_finish_reasons_are_malformed_chunks() {
+    fn lenient_tool_call_chunks() {
+        let chunk: Chunk = serde_json::from_value(json!({
+            "choices": [{"index": 0, "delta": {"tool_calls": [
+                {"id": "a", "function": {"name": "f", "arguments": {"x": 1}}},
+                {"index": 1, "function": {"arguments": null}},
+            ]}, "finish_reason": null}],
+            "usage": null,
+        }))
+        .unwrap();
+        let calls = chunk.choices[0].delta.tool_calls.clone().unwrap();
+        assert_eq!(calls[0].index, None);
+        let f = calls[0].function.as_ref().unwrap();
+        assert_eq!(f.arguments_text(), r#"{"x":1}"#);
+        assert_eq!(calls[1].function.as_ref().unwrap().arguments_text(), "");
         let err: Result<Chunk, _> =
             serde_json::from_value(json!({"choices": [{"finish_reason": "bored"}]}));
-        assert!(err.is_err());
+        assert!(err.is_err(), "unknown finish reasons are malformed chunks");
     }
 }
