@@ -1,10 +1,11 @@
 //! A scripted OpenAI-compatible model server on 127.0.0.1 for the OpenAI agent's tests.
 //!
-//! It speaks real `chat.completion.chunk` SSE on `POST /v1/chat/completions`, answers each
-//! request with the next scripted [`Reply`] (or, when none is queued, an echo of the last user
-//! message), records every request with what it streamed, and notices when the client closes
-//! the connection: the response body's drop guard stamps the moment hyper gives the body up.
-//! Tests wait on that log with [`Upstream::wait_for`], never on sleeps.
+//! It speaks real `chat.completion.chunk` SSE on `POST /v1/chat/completions` (text, and tool
+//! calls in the shapes different servers send them), answers each request with the next
+//! scripted [`Reply`] (or, when none is queued, an echo of the last user message), records
+//! every request with what it streamed, and notices when the client closes the connection:
+//! the response body's drop guard stamps the moment hyper gives the body up. Tests wait on
+//! that log with [`Upstream::wait_for`], never on sleeps.
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -26,6 +27,10 @@ mod script;
 mod sse;
 
 pub(crate) use script::{echo_pieces, Ev, Gate, Reply};
+// Only the tool tests script tool calls; every other binary that includes this module would
+// warn.
+#[allow(unused_imports)]
+pub(crate) use script::CallPart;
 use sse::{body_stream, BodyGuard};
 
 /// The model and system prompt [`point_hub_at`] configures.

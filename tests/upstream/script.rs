@@ -13,6 +13,8 @@ pub(crate) enum Ev {
     Role,
     /// A content chunk.
     Text(String),
+    /// A chunk whose delta carries these `tool_calls` fragments.
+    Calls(Vec<CallPart>),
     /// A chunk with an empty delta and this `finish_reason`.
     Finish(&'static str),
     /// The usage chunk (`choices: []`); sent only if the request asked for usage.
@@ -29,6 +31,77 @@ pub(crate) enum Ev {
     Hang,
     /// Hold the body until the test opens this gate (so a test can act at a known point).
     Wait(Gate),
+}
+
+/// One entry of a chunk's `delta.tool_calls`. Fields left `None` are left out of the JSON, so
+/// scripts can play servers that omit the id (some local servers) or the index (Gemini).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CallPart {
+    pub(crate) index: Option<u32>,
+    pub(crate) id: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) arguments: Option<String>,
+}
+
+impl CallPart {
+    /// A call's first fragment as OpenAI sends it: index, id, name and empty arguments.
+    pub(crate) fn open(index: u32, id: &str, name: &str) -> CallPart {
+        CallPart {
+            index: Some(index),
+            id: Some(id.to_owned()),
+            name: Some(name.to_owned()),
+            arguments: Some(String::new()),
+        }
+    }
+
+    /// A later fragment: the index and a piece of the arguments.
+    pub(crate) fn args(index: u32, fragment: &str) -> CallPart {
+        CallPart {
+            index: Some(index),
+            arguments: Some(fragment.to_owned()),
+            ..CallPart::default()
+        }
+    }
+
+    /// A whole call in one fragment, as Ollama sends each of its parallel calls.
+    pub(crate) fn whole(index: u32, id: &str, name: &str, arguments: &str) -> CallPart {
+        CallPart {
+            arguments: Some(arguments.to_owned()),
+            ..CallPart::open(index, id, name)
+        }
+    }
+
+    pub(crate) fn without_id(self) -> CallPart {
+        CallPart { id: None, ..self }
+    }
+
+    pub(crate) fn without_index(self) -> CallPart {
+        CallPart {
+            index: None,
+            ..self
+        }
+    }
+
+    /// The JSON entry; `type` goes with the id, as OpenAI sends it.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let mut entry = serde_json::Map::new();
+        if let Some(index) = self.index {
+            entry.insert("index".into(), json!(index));
+        }
+        if let Some(id) = &self.id {
+            entry.insert("id".into(), json!(id));
+            entry.insert("type".into(), json!("function"));
+        }
+        let mut function = serde_json::Map::new();
+        if let Some(name) = &self.name {
+            function.insert("name".into(), json!(name));
+        }
+        if let Some(arguments) = &self.arguments {
+            function.insert("arguments".into(), json!(arguments));
+        }
+        entry.insert("function".into(), function.into());
+        entry.into()
+    }
 }
 
 /// A gate scripts wait on until the test opens it; it stays open (every waiter passes).
@@ -76,6 +149,23 @@ impl Reply {
             Ev::Usage {
                 prompt: 11,
                 completion: pieces.len() as u32,
+            },
+            Ev::Done,
+        ]);
+        Reply::Stream(evs)
+    }
+
+    /// A turn that calls tools: the opening chunk, each step's fragments as one chunk,
+    /// `finish_reason` (`tool_calls` unless the test plays a server that says otherwise), usage
+    /// and `[DONE]`.
+    pub(crate) fn calls(steps: Vec<Vec<CallPart>>, finish: &'static str) -> Reply {
+        let mut evs = vec![Ev::Role];
+        evs.extend(steps.into_iter().map(Ev::Calls));
+        evs.extend([
+            Ev::Finish(finish),
+            Ev::Usage {
+                prompt: 11,
+                completion: 5,
             },
             Ev::Done,
         ]);

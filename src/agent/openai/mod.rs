@@ -1,7 +1,11 @@
 //! The real agent: OpenAI's Chat Completions streaming API (or any compatible server) through
-//! async-openai, with the hub's own fault policy on top.
+//! async-openai, with the hub's own fault policy on top. One [`Agent::stream`] call is one
+//! model turn: text, then any tool calls (`tools` sent as function tools, streamed
+//! `delta.tool_calls` put back together by [`calls`]); the session calls again with the
+//! results in the history ([`history`]).
 //!
-//! async-openai gives us the request/response types and the SSE parsing. What it lacks, we add
+//! async-openai gives us the HTTP plumbing and the SSE parsing; the JSON on both sides is ours
+//! ([`wire`]), to read tool calls from the servers that bend the format. What it lacks, we add
 //! (shared/research/reliability.md, E11 and section 2.4):
 //! - its built-in retry layer (uncapped `Retry-After`, no budget) is replaced by a plain HTTP
 //!   service ([`http`]) and our own retry loop ([`retry`], [`run`]): retries only before the
@@ -13,10 +17,12 @@
 //! Dropping the run's stream drops async-openai's receiver; its reader task sees that at once
 //! and drops the HTTP response, which closes the connection to the model server.
 
+mod calls;
 mod history;
 mod http;
 mod retry;
 mod run;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +33,7 @@ use async_openai::Client;
 use super::{Agent, AgentRequest, AgentStream};
 use crate::config::Config;
 
-pub use history::STOPPED_NOTE;
+pub use history::{CONTEXT_PREFIX, DENIED_NOTE, STOPPED_NOTE, TOOL_STOPPED_NOTE};
 
 /// Everything the OpenAI agent needs, resolved from the config at start-up.
 #[derive(Clone)]
@@ -39,11 +45,11 @@ pub struct OpenAiSettings {
     pub model: String,
     /// Sent first as the `system` message when set.
     pub system_prompt: Option<String>,
-    /// Characters of history sent upstream: the most recent items that fit (the last user
-    /// message always goes, whatever its size).
+    /// Characters of history sent upstream: the most recent turns that fit (the last user
+    /// message and the turns after it always go, whatever their size).
     pub history_chars: usize,
     pub connect_timeout: Duration,
-    /// Per attempt, from sending the request to the first text token.
+    /// Per attempt, from sending the request to the first token (text or a tool-call fragment).
     pub first_token_timeout: Duration,
     /// Longest silence between chunks once the first token arrived.
     pub chunk_timeout: Duration,

@@ -1,5 +1,6 @@
-//! One run against the upstream: connect (with retries before the first token), then read
-//! chunks under two clocks, and turn what happens into [`AgentChunk`]s or one [`AgentError`].
+//! One model turn against the upstream: connect (with retries before the first token), then
+//! read chunks under two clocks, and turn what happens into [`AgentChunk`]s or one
+//! [`AgentError`]. Text and tool-call fragments both count as tokens for the clocks.
 //!
 //! The run is a `futures::stream::unfold` over [`Run`], so all its state (the async-openai
 //! stream included) lives inside the returned stream and we spawn nothing. Dropping it drops
@@ -10,16 +11,15 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use async_openai::error::{OpenAIError, StreamError};
-use async_openai::types::chat::{
-    ChatCompletionResponseStream, ChatCompletionStreamOptions, CreateChatCompletionRequest,
-    CreateChatCompletionStreamResponse, FinishReason as WireFinish,
-};
+use async_openai::types::stream::StreamResponse;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use tokio::time::{timeout_at, Instant};
 
+use super::calls::Calls;
 use super::http::{parse_error_body, truncate, UpstreamHttpError};
 use super::retry::{is_retryable, Backoff};
+use super::wire::{ChatRequest, Chunk, StreamOptions, Tool, WireFinish};
 use super::{history, Shared};
 use crate::agent::{AgentChunk, AgentError, AgentRequest, AgentStream, FinishReason, Usage};
 
@@ -54,13 +54,15 @@ enum Phase {
 
 /// A response being read.
 struct Reading {
-    stream: ChatCompletionResponseStream,
+    stream: StreamResponse<Chunk>,
     /// When the current clock runs out: first-token clock until the first token, then the
     /// gap clock, restarted by every chunk.
     deadline: Instant,
     got_token: bool,
     finish: Option<WireFinish>,
     usage: Option<Usage>,
+    /// The turn's tool calls so far.
+    calls: Calls,
 }
 
 /// What reading one more item from the upstream led to.
@@ -131,7 +133,7 @@ async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, Age
         attempt += 1;
         let deadline = Instant::now() + settings.first_token_timeout;
         let chat = shared.client.chat();
-        let error = match timeout_at(deadline, chat.create_stream(body.clone())).await {
+        let error = match timeout_at(deadline, chat.create_stream_byot(body.clone())).await {
             Ok(Ok(stream)) => {
                 return Ok(Reading {
                     stream,
@@ -139,6 +141,7 @@ async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, Age
                     got_token: false,
                     finish: None,
                     usage: None,
+                    calls: Calls::default(),
                 })
             }
             Ok(Err(e)) => e,
@@ -189,22 +192,20 @@ async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, Age
     }
 }
 
-fn body(shared: &Shared, request: &AgentRequest) -> CreateChatCompletionRequest {
+fn body(shared: &Shared, request: &AgentRequest) -> ChatRequest {
     let settings = &shared.settings;
-    CreateChatCompletionRequest {
+    ChatRequest {
         model: settings.model.clone(),
         messages: history::messages(
             settings.system_prompt.as_deref(),
             &request.history,
             settings.history_chars,
         ),
-        stream: Some(true),
-        // Ask for the usage chunk; servers that ignore the option simply report none.
-        stream_options: Some(ChatCompletionStreamOptions {
-            include_usage: Some(true),
-            include_obfuscation: None,
-        }),
-        ..Default::default()
+        stream: true,
+        stream_options: StreamOptions {
+            include_usage: true,
+        },
+        tools: request.tools.iter().map(Tool::from).collect(),
     }
 }
 
@@ -232,6 +233,11 @@ async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> S
         None => end_of_reply(r),
         Some(Err(_)) if r.finish.is_some() => end_of_reply(r),
         Some(Err(e)) => Step::End(Err(classify_stream(&e))),
+        // Like a broken stream, an error after the finish costs the usage, not the reply.
+        Some(Ok(chunk)) if chunk.error.is_some() => match r.finish {
+            Some(_) => end_of_reply(r),
+            None => Step::End(Err(in_band_error(chunk.error.as_ref()))),
+        },
         Some(Ok(chunk)) => {
             apply(r, chunk, out);
             if r.got_token || r.finish.is_some() {
@@ -242,23 +248,33 @@ async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> S
     }
 }
 
-/// Takes text, finish reason and usage out of one chunk.
-fn apply(r: &mut Reading, chunk: CreateChatCompletionStreamResponse, out: &mut VecDeque<Output>) {
+/// Takes text, tool-call fragments, finish reason and usage out of one chunk.
+fn apply(r: &mut Reading, chunk: Chunk, out: &mut VecDeque<Output>) {
     if let Some(u) = chunk.usage {
         r.usage = Some(Usage {
-            prompt_tokens: u.prompt_tokens.into(),
-            completion_tokens: u.completion_tokens.into(),
-            total_tokens: u.total_tokens.into(),
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
         });
     }
     // We ask for one choice; a server that sends more gets only the first one read.
     for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
         let delta = choice.delta;
-        for text in [delta.content, delta.refusal].into_iter().flatten() {
-            if !text.is_empty() && r.finish.is_none() {
-                r.got_token = true;
-                out.push_back(Ok(AgentChunk::Delta(text)));
+        if r.finish.is_none() {
+            for text in [delta.content, delta.refusal].into_iter().flatten() {
+                if !text.is_empty() {
+                    r.got_token = true;
+                    out.push_back(Ok(AgentChunk::Delta(text)));
+                }
             }
+            let mut started = Vec::new();
+            for fragment in delta.tool_calls.into_iter().flatten() {
+                // Any fragment is a token, even one that only opens a call: the model is
+                // answering, so the gap clock applies and nothing may be retried.
+                r.got_token = true;
+                r.calls.apply(fragment, &mut started);
+            }
+            out.extend(started.into_iter().map(Ok));
         }
         if let Some(reason) = choice.finish_reason {
             r.finish.get_or_insert(reason);
@@ -267,6 +283,10 @@ fn apply(r: &mut Reading, chunk: CreateChatCompletionStreamResponse, out: &mut V
 }
 
 /// The response ended (EOF, `[DONE]`, or trouble after the finish): judge by finish_reason.
+///
+/// A turn that started calls ends with them whatever finish it names: Ollama, among others,
+/// says `stop` after tool calls. `tool_calls` with no call is a plain stop. `length` stays
+/// `Length` even after calls (their arguments may be cut), for the session to judge.
 fn end_of_reply(r: &Reading) -> Step {
     Step::End(match r.finish {
         Some(WireFinish::Length) => Ok(FinishReason::Length),
@@ -276,7 +296,11 @@ fn end_of_reply(r: &Reading) -> Step {
             false,
         )),
         Some(WireFinish::Stop | WireFinish::ToolCalls | WireFinish::FunctionCall) => {
-            Ok(FinishReason::Stop)
+            match r.calls.finish() {
+                Ok(0) => Ok(FinishReason::Stop),
+                Ok(_) => Ok(FinishReason::ToolCalls),
+                Err(e) => Err(e),
+            }
         }
         None => Err(AgentError::new(
             "upstream_protocol",
@@ -324,23 +348,12 @@ fn classify_stream(e: &OpenAIError) -> AgentError {
                 true,
             )
         }
-        // Servers report mid-stream failures in-band as `data: {"error": {...}}`, which
-        // async-openai cannot parse as a chunk. Anything else unparsable is a protocol error.
-        // The chunk itself is not repeated: it may hold completion text.
+        // Servers report mid-stream failures in-band as `data: {"error": {...}}`; one that
+        // also breaks the chunk's shape still counts as that. Anything else unparsable is a
+        // protocol error. The chunk itself is not repeated: it may hold completion text.
         OpenAIError::JSONDeserialize(parse, content) => {
             match serde_json::from_str::<serde_json::Value>(content) {
-                Ok(v) if v.get("error").is_some() => {
-                    let (_, message) = parse_error_body(content.as_bytes());
-                    let message = message.unwrap_or_else(|| "no message".into());
-                    AgentError::new(
-                        "upstream_error",
-                        format!(
-                            "the model server reported an error mid-reply: {}",
-                            truncate(&message, 300)
-                        ),
-                        true,
-                    )
-                }
+                Ok(v) if v.get("error").is_some() => in_band_error(v.get("error")),
                 _ => AgentError::new(
                     "upstream_protocol",
                     format!("the model server sent a malformed chunk: {parse}"),
@@ -354,4 +367,19 @@ fn classify_stream(e: &OpenAIError) -> AgentError {
             true,
         ),
     }
+}
+
+/// The error a server reported in the stream as `{"error": ...}`.
+fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
+    let body = serde_json::to_vec(&error).unwrap_or_default();
+    let (_, message) = parse_error_body(&body);
+    let message = message.unwrap_or_else(|| "no message".into());
+    AgentError::new(
+        "upstream_error",
+        format!(
+            "the model server reported an error mid-reply: {}",
+            truncate(&message, 300)
+        ),
+        true,
+    )
 }
