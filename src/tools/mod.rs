@@ -12,6 +12,10 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::config::ToolsConfig;
 use crate::domain::ToolSpec;
 
+pub mod mcp;
+
+pub use mcp::from_config;
+
 /// Longest tool name a model accepts (OpenAI's function-name limit).
 pub const MAX_TOOL_NAME: usize = 64;
 
