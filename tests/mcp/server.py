@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 
 STATE = {"started": [], "cancelled": [], "authorized": 0, "unauthorized": 0}
 
-app = MCPServer("sessionhub-test")
+app = MCPServer("sessionhub-test", log_level="WARNING")
 
 
 @app.tool(description="Add two integers.")
