@@ -1,6 +1,7 @@
 //! Typed configuration, parsed once at start-up. Every flag is also an environment variable;
 //! defaults live in the `DEFAULT_*` consts. Tests build a `Config` with [`Config::for_tests`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -328,6 +329,45 @@ pub struct ToolsConfig {
     /// parameters}]`): ChatKit declares none itself.
     #[arg(long, env = "SESSIONHUB_CHATKIT_CLIENT_TOOLS")]
     pub chatkit_client_tools: Option<PathBuf>,
+    /// Bearer tokens for the MCP servers, keyed by [`mcp_token_key`] of the server's NAME:
+    /// every `SESSIONHUB_MCP_<NAME>_TOKEN` in the environment, read once when the config is
+    /// parsed (the one place these variables are read; a variable cannot be a clap `env` when
+    /// its name depends on another flag's value). Not a flag: a token on the command line would
+    /// show in the process list. Tests fill the map directly.
+    #[arg(skip = mcp_tokens_from_env())]
+    pub mcp_tokens: BTreeMap<String, Secret>,
+}
+
+impl ToolsConfig {
+    /// The bearer token for the MCP server named `name`, if its variable is set.
+    pub fn mcp_token(&self, name: &str) -> Option<&Secret> {
+        self.mcp_tokens.get(&mcp_token_key(name))
+    }
+}
+
+/// How an MCP server's NAME appears in its token variable `SESSIONHUB_MCP_<NAME>_TOKEN`:
+/// upper-cased, every character other than an ASCII letter or digit as `_`.
+pub fn mcp_token_key(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Every `SESSIONHUB_MCP_<NAME>_TOKEN` variable set, by `<NAME>` (empty values are unset).
+fn mcp_tokens_from_env() -> BTreeMap<String, Secret> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter_map(|(k, v)| {
+            let name = k.strip_prefix("SESSIONHUB_MCP_")?.strip_suffix("_TOKEN")?;
+            (!name.is_empty() && !v.is_empty()).then(|| (name.to_owned(), Secret(v)))
+        })
+        .collect()
 }
 
 /// A secret (an API key, a token-verifying secret) that never shows in `Debug` output: the

@@ -68,9 +68,10 @@ pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
     }
 }
 
-/// The server tools the config names, under its limits and approval globs.
+/// The server tools the config names (MCP servers, connecting in the background), under its
+/// limits and approval globs. [`Hub::tools_ready`] waits for their first connections.
 pub fn build_tools(config: &Config) -> anyhow::Result<tools::Tools> {
-    tools::Tools::new(Vec::new(), &config.tools)
+    tools::mcp::spawn_from_config(config)
 }
 
 /// Open the store (running crash recovery) and build the hub with the configured agent.

@@ -9,6 +9,7 @@ async fn main() -> anyhow::Result<()> {
     sessionhub::telemetry::init(config.log_format);
     let addr = config.addr;
     let hub = sessionhub::build_hub(config)?;
+    hub.tools_ready().await;
     let listener = sessionhub::bind(addr).map_err(|e| anyhow::anyhow!("binding {addr}: {e}"))?;
     tracing::info!(addr = %listener.local_addr()?, "sessionhub listening");
     sessionhub::serve(listener, hub, shutdown_signal()).await

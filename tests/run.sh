@@ -2,6 +2,7 @@
 # The one test command (README, .ci/run): installs everything the tests need, then runs every
 # test in the workspace. Idempotent; fast when everything is already installed.
 #   - tests/chatkit/setup.sh : Python venv with openai-chatkit (ChatKit oracle)
+#   - tests/mcp/setup.sh     : Python venv with mcp (the MCP server of tests/mcp_*.rs)
 #   - tests/agui/setup.sh    : @ag-ui/client 1.0.0 and 0.0.59 (AG-UI conformance)
 #   - tests/browser/setup.sh : Debian chromium + playwright-core (browser tests)
 #   - tests/openapi/setup.sh : Python venv with openapi-spec-validator (/openapi.json)

@@ -60,7 +60,10 @@ impl Tickets {
     /// A fresh ticket for `grant`.
     pub fn mint(&self, grant: Grant) -> Result<String, HubError> {
         let now = Instant::now();
-        if self.minted.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == 0
+        if self
+            .minted
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(SWEEP_EVERY)
             || self.map.len() >= MAX_OUTSTANDING
         {
             self.map.retain(|_, e| e.expires > now);

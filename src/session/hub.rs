@@ -67,6 +67,12 @@ impl Hub {
         &self.registry.shared().metrics
     }
 
+    /// Wait (bounded) until every MCP server had its first connection attempt, so the first
+    /// runs are offered the tools of the servers that are up.
+    pub async fn tools_ready(&self) {
+        self.registry.shared().tools.ready().await;
+    }
+
     /// Session actors loaded right now.
     pub fn live_sessions(&self) -> usize {
         self.registry.live()

@@ -12,6 +12,10 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::config::ToolsConfig;
 use crate::domain::ToolSpec;
 
+pub mod mcp;
+
+pub use mcp::from_config;
+
 /// Longest tool name a model accepts (OpenAI's function-name limit).
 pub const MAX_TOOL_NAME: usize = 64;
 
@@ -48,6 +52,11 @@ pub trait ToolSource: Send + Sync + 'static {
     /// Run `name` with `arguments` (JSON text) and give its output. Dropping the future
     /// cancels the call at the server (MCP `notifications/cancelled`).
     fn call(&self, name: &str, arguments: &str) -> BoxFuture<'static, Result<String, ToolError>>;
+    /// Completes once the source made its first attempt to offer tools (an MCP server's
+    /// first connection), so a hub that waits offers the tools of the servers that are up.
+    fn ready(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }
 
 /// A finished server tool call, as its tool item keeps it.
@@ -89,6 +98,11 @@ impl Tools {
             timeout: Duration::from_millis(cfg.tool_timeout_ms),
             output_cap: cfg.tool_output_bytes,
         })
+    }
+
+    /// Wait for every source's first attempt (bounded by each source).
+    pub async fn ready(&self) {
+        futures::future::join_all(self.sources.iter().map(|s| s.clone().ready())).await;
     }
 
     /// What the model is offered, every source's tools together.

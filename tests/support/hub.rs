@@ -67,6 +67,7 @@ impl TestHub {
             None => sessionhub::build_hub(cfg),
         }
         .expect("build hub");
+        hub.tools_ready().await;
         let (tx, rx) = oneshot::channel::<()>();
         let h2 = hub.clone();
         let task = tokio::spawn(async move {

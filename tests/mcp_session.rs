@@ -1,0 +1,211 @@
+//! Server tools through a session (PROTOCOL 1.1) with a real MCP server (the official Python
+//! SDK's, tests/mcp/server.py): the run calls the tool with the model's arguments and the
+//! result goes back to the model; a tool error and a timeout fail the call and the model is
+//! told; cancelling the run mid-call cancels the request at the server; an approval gates a
+//! call; a client tool may not take a server tool's name.
+
+#[path = "mcp/harness.rs"]
+mod harness;
+mod support;
+
+use serde_json::{json, Value};
+use support::{TestHub, WsClient};
+
+async fn hub_with(
+    server: &harness::PyServer,
+    edit: impl FnOnce(&mut sessionhub::config::Config),
+) -> TestHub {
+    let url = server.url();
+    TestHub::start_with(move |c| {
+        c.tools.mcp_servers = vec![format!("py={url}")];
+        edit(c);
+    })
+    .await
+}
+
+async fn ask(t: &mut WsClient, s: &str, cmid: &str, text: &str) -> Value {
+    t.send(json!({"type": "send", "session": s, "client_msg_id": cmid, "text": text, "ref": cmid}))
+        .await;
+    let ack = t
+        .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(ack["type"], "ack", "{ack}");
+    ack
+}
+
+fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
+}
+
+#[tokio::test]
+async fn a_run_calls_the_mcp_tool_and_the_model_gets_the_result() {
+    let server = harness::PyServer::start(0, None).await;
+    let hub = hub_with(&server, |_| {}).await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let ack = ask(&mut t, &s, "m1", "/tool py__add {\"a\": 40, \"b\": 2}").await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    assert_eq!(end["type"], "run.completed", "{end}");
+    assert!(
+        end["item"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Tool py__add returned: 42"),
+        "{end}"
+    );
+    let called = event(&t.events, "tool.called");
+    assert_eq!(
+        (
+            called["item"]["status"].as_str(),
+            called["item"]["executor"].as_str()
+        ),
+        (Some("running"), Some("server"))
+    );
+    let result = event(&t.events, "tool.result");
+    assert_eq!(
+        (
+            result["item"]["status"].as_str(),
+            result["item"]["output"].as_str()
+        ),
+        (Some("complete"), Some("42"))
+    );
+    let kinds: Vec<&str> = t
+        .events
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    let tail: Vec<&str> = kinds
+        .iter()
+        .skip_while(|k| **k != "tool.called")
+        .copied()
+        .collect();
+    assert_eq!(
+        &tail[..4],
+        [
+            "tool.called",
+            "item.completed",
+            "tool.result",
+            "item.started"
+        ],
+        "{kinds:?}"
+    );
+
+    // A tool error: the item fails and the model is told.
+    let ack = ask(
+        &mut t,
+        &s,
+        "m2",
+        "/tool py__fail {\"message\": \"disk on fire\"}",
+    )
+    .await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    let text = end["item"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Tool py__fail failed:") && text.contains("disk on fire"),
+        "{end}"
+    );
+
+    // A client tool may not shadow a server tool.
+    t.send(
+        json!({"type": "send", "session": s, "client_msg_id": "m3", "text": "x",
+        "tools": [{"name": "py__add", "parameters": {"type": "object"}}]}),
+    )
+    .await;
+    let err = t.recv_until(|v| v["type"] == "error").await.pop().unwrap();
+    assert_eq!(err["code"], "bad_request", "{err}");
+}
+
+#[tokio::test]
+async fn cancelling_a_run_mid_call_cancels_the_request_at_the_mcp_server() {
+    let server = harness::PyServer::start(0, None).await;
+    let hub = hub_with(&server, |_| {}).await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
+    t.recv_until(|v| v["type"] == "item.completed").await;
+    server
+        .wait_state("the sleep call started", |st| {
+            st["started"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+    t.send(json!({"type": "cancel", "session": s})).await;
+    let frames = t.recv_until(|v| v["type"] == "run.cancelled").await;
+    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["tool.result", "run.cancelled"], "{frames:?}");
+    assert_eq!(frames[0]["item"]["status"], "cancelled");
+    assert_eq!(frames[1]["run_id"], ack["run_id"]);
+    server
+        .wait_state("the server recorded the cancellation", |st| {
+            st["cancelled"].as_array().is_some_and(|a| !a.is_empty())
+        })
+        .await;
+}
+
+#[tokio::test]
+async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
+    let server = harness::PyServer::start(0, None).await;
+    let hub = hub_with(&server, |c| {
+        c.tools.tool_timeout_ms = 300;
+        c.tools.tool_approval = vec!["py__echo".into()];
+    })
+    .await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    assert!(
+        end["item"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer within 300 ms"),
+        "{end}"
+    );
+
+    let ack = ask(&mut t, &s, "m2", "/tool py__echo {\"text\": \"ship it\"}").await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    let call_id = end["pending_tool_calls"][0]
+        .as_str()
+        .expect("awaiting approval")
+        .to_owned();
+    let mut other = hub.ws().await;
+    other.join(&s).await;
+    other
+        .send(
+            json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
+        "arguments": "{\"text\": \"shipped\"}", "ref": "a"}),
+        )
+        .await;
+    let frames = other
+        .recv_until(|v| v["type"] == "tool.result" || v["type"] == "error")
+        .await;
+    let ack = frames
+        .iter()
+        .find(|f| f["type"] == "ack")
+        .expect("the approval's ack");
+    let result = frames.last().unwrap();
+    assert_eq!(ack["seq"], result["seq"], "the ack names the tool.result");
+    assert_eq!(
+        result["item"]["output"], "shipped",
+        "the approver's arguments ran"
+    );
+    let started = other.recv().await;
+    assert_eq!(started["type"], "run.started");
+    let end = other
+        .until_run_end(started["run_id"].as_str().unwrap())
+        .await;
+    assert!(
+        end["item"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Tool py__echo returned: shipped"),
+        "{end}"
+    );
+}
