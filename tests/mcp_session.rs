@@ -4,6 +4,8 @@
 //! told; cancelling the run mid-call cancels the request at the server; an approval gates a
 //! call; a client tool may not take a server tool's name.
 
+// Shared with tests/mcp_tools.rs; this file uses only part of it.
+#[allow(dead_code)]
 #[path = "mcp/harness.rs"]
 mod harness;
 mod support;
