@@ -248,6 +248,20 @@ impl SessionState {
         self.effects.push_back(Effect::Write(Box::new(batch)));
     }
 
+    /// Store an item that starts streaming (an assistant turn, a tool call) with the record
+    /// and a streaming marker: a crash brings it back `interrupted`.
+    fn write_streaming(&mut self, ord: u64, item: &Item) {
+        self.write(WriteBatch {
+            session: Some(self.record.clone()),
+            items: vec![crate::store::StoredItem {
+                ord,
+                item: item.clone(),
+            }],
+            streaming_started: vec![(self.record.id.clone(), ord)],
+            ..Default::default()
+        });
+    }
+
     /// Sequence an event: the next seq of the epoch, kept for replay, queued for fan-out.
     fn emit(&mut self, body: EventBody) {
         self.record.head_seq += 1;

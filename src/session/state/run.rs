@@ -35,15 +35,7 @@ impl SessionState {
             pending.reply_to.clone(),
             now_rfc3339(),
         );
-        self.write(WriteBatch {
-            session: Some(self.record.clone()),
-            items: vec![StoredItem {
-                ord,
-                item: item.clone(),
-            }],
-            streaming_started: vec![(self.record.id.clone(), ord)],
-            ..Default::default()
-        });
+        self.write_streaming(ord, &item);
         self.effects.push_back(Effect::StartAgent {
             run_id: pending.run_id.clone(),
             reply_to: pending.reply_to.clone(),

@@ -76,16 +76,7 @@ impl SessionState {
             ord,
         });
         let run_id = run.run_id.clone();
-        // Stored with a streaming marker: a crash brings it back `interrupted`.
-        self.write(WriteBatch {
-            session: Some(self.record.clone()),
-            items: vec![StoredItem {
-                ord,
-                item: item.clone(),
-            }],
-            streaming_started: vec![(self.record.id.clone(), ord)],
-            ..Default::default()
-        });
+        self.write_streaming(ord, &item);
         self.emit(EventBody::ToolStarted { run_id, item });
     }
 
@@ -346,15 +337,7 @@ impl SessionState {
             client_tools: run.client_tools.clone(),
         };
         let run_id = run.run_id.clone();
-        self.write(WriteBatch {
-            session: Some(self.record.clone()),
-            items: vec![StoredItem {
-                ord,
-                item: item.clone(),
-            }],
-            streaming_started: vec![(self.record.id.clone(), ord)],
-            ..Default::default()
-        });
+        self.write_streaming(ord, &item);
         self.effects.push_back(start);
         self.emit(EventBody::ItemStarted { run_id, item });
     }
