@@ -19,6 +19,7 @@ mod send;
 #[cfg(test)]
 mod tests;
 mod tools;
+mod waiting;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
