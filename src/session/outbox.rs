@@ -29,6 +29,8 @@ pub enum Outbound {
     ToolAck(Box<ToolAckReply>),
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
+    /// A binary WebSocket message (the conformance echo's replies; no other route sends one).
+    Binary(Bytes),
 }
 
 /// The `subscribed` reply.
@@ -63,7 +65,7 @@ impl Outbound {
             Outbound::Snapshot(s) => {
                 256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>()
             }
-            Outbound::Reply(b) => b.len(),
+            Outbound::Reply(b) | Outbound::Binary(b) => b.len(),
             Outbound::Subscribed(_) | Outbound::Ack(_) | Outbound::ToolAck(_) => 192,
         }
     }
