@@ -20,9 +20,10 @@ fn parse(args: &[&str]) -> Result<Config, clap::Error> {
 
 #[test]
 fn every_boolean_flag_takes_the_usual_spellings() {
-    let flags: [(&str, Getter); 2] = [
+    let flags: [(&str, Getter); 3] = [
         ("--scripted-stamp", |c| c.scripted_stamp),
         ("--allow-anonymous", |c| c.allow_anonymous),
+        ("--conformance-echo", |c| c.conformance_echo),
     ];
     for (flag, get) in flags {
         assert!(!get(&parse(&[]).unwrap()), "{flag} is off by default");
@@ -88,6 +89,12 @@ async fn the_real_binary_reads_1_from_the_environment() {
     assert!(
         first > 1_600_000_000_000_000,
         "microseconds since 1970: {first}"
+    );
+    // "no" really is off: the echo route is not served.
+    let echo = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws/echo", hub.addr)).await;
+    assert!(
+        echo.is_err(),
+        "SESSIONHUB_CONFORMANCE_ECHO=no leaves the echo off"
     );
     hub.kill9().await;
 }

@@ -300,6 +300,11 @@ pub struct Config {
     /// Seconds a request body may take to arrive (slow-body clients get 408).
     #[arg(long, env = "SESSIONHUB_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
     pub body_timeout_secs: u64,
+    /// Serve `GET /v1/ws/echo`, an anonymous WebSocket echo with the limits of `/v1/ws`, for
+    /// conformance tests (Autobahn) only: never turn it on in production.
+    #[arg(long, env = "SESSIONHUB_CONFORMANCE_ECHO", action = ArgAction::Set, value_parser = parse_bool,
+        default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub conformance_echo: bool,
     #[command(flatten)]
     pub tools: ToolsConfig,
 }
