@@ -82,7 +82,7 @@ impl TestHub {
         dir: &Path,
         edit: impl FnOnce(&mut Config),
         agent: Option<Arc<dyn Agent>>,
-) -> Self {
+    ) -> Self {
         let mut cfg = Config::for_tests(dir);
         cfg.scripted_deltas = 8;
         cfg.scripted_delay_ms = 5;
