@@ -10,7 +10,11 @@
 //! already queued; the reader then waits for the peer's Close at most `close_timeout`, and a
 //! peer that cannot even receive the Close is dropped `close_timeout` after the overflow. A
 //! read error closes with 1009 (over the size limit), 1007 (a text message or close reason that
-//! is not UTF-8) or 1002 (any other protocol violation).
+//! is not UTF-8) or 1002 (any other protocol violation). After a read error tungstenite reads
+//! no more; a message over the limit usually leaves the rest of it still coming, and closing a
+//! socket with unread input sends a reset that can destroy our Close in flight (Autobahn 9.5.x
+//! found it). So after a 1009 the connection lingers [`LINGER`] before the TCP close; after the
+//! other errors the peer's frame was whole and the close is immediate, as the peer prefers.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,6 +38,9 @@ use crate::domain::sleep_until_opt;
 use crate::session::{Outbound, Outbox, OutboxReceiver};
 
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+/// How long a connection closed for an oversized message stays open so the peer can read our
+/// Close (capped by `close_timeout`).
+const LINGER: Duration = Duration::from_secs(1);
 pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
 /// A text message (or a close reason) that is not valid UTF-8 (RFC 6455 section 8.1).
 pub(crate) const CLOSE_INVALID_DATA: u16 = 1007;
@@ -219,6 +226,8 @@ async fn reader<F: Frames>(
     mut closing: watch::Receiver<Option<tokio::time::Instant>>,
 ) {
     let mut deadline: Option<tokio::time::Instant> = None;
+    // Set by a read error: the stream is over, but the socket stays open until then.
+    let mut linger: Option<tokio::time::Instant> = None;
     let mut writer_done = false;
     loop {
         let next = tokio::select! {
@@ -234,7 +243,12 @@ async fn reader<F: Frames>(
             }
             _ = sleep_until_opt(deadline) => return,
         };
-        let Some(msg) = next else { return };
+        let Some(msg) = next else {
+            if let Some(at) = linger {
+                tokio::time::sleep_until(deadline.map_or(at, |d| d.min(at))).await;
+            }
+            return;
+        };
         link.touch();
         match msg {
             Ok(Message::Text(text)) => {
@@ -258,6 +272,9 @@ async fn reader<F: Frames>(
                 tracing::debug!(error = %e, code, "websocket read error");
                 let _ = close_tx.try_send(code);
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + close_timeout);
+                if code == CLOSE_TOO_BIG {
+                    linger = Some(tokio::time::Instant::now() + LINGER.min(close_timeout));
+                }
             }
         }
     }
