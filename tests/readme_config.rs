@@ -15,7 +15,8 @@ fn readme_config_table_covers_every_flag() {
         .expect("README.md");
     let mut checked = 0;
     for block in help.split("\n      --").skip(1) {
-        let flag = block.split([' ', '\n']).next().unwrap();
+        // A boolean shows as `--flag[=<FLAG>]`: its row names `--flag`.
+        let flag = block.split([' ', '\n', '[']).next().unwrap();
         if flag == "help" || flag == "version" {
             continue;
         }

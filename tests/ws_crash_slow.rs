@@ -205,3 +205,45 @@ fn rss_kib() -> u64 {
         .parse()
         .unwrap()
 }
+
+/// A session whose newest items are larger than a connection's queue is still joinable: the
+/// snapshot holds the newest items that fit (`has_more` tells the client to page the rest), and
+/// a resume further back than half a queue in bytes gets that snapshot, never a 4008 close.
+#[tokio::test]
+async fn a_session_larger_than_a_queue_is_joined_with_a_snapshot_that_fits() {
+    let hub = TestHub::start_with(|c| {
+        c.outbound_bytes = 16 * 1024;
+        c.scripted_deltas = 4;
+    })
+    .await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let long = "x".repeat(3000);
+    for i in 0..8 {
+        let a = t.say(&s, &format!("m{i}"), &long).await;
+        assert_eq!(a["type"], "ack", "{a}");
+        t.until_run_end(a["run_id"].as_str().unwrap()).await;
+    }
+    // Eight 3,000-byte messages and their replies: about 25 KB of items, 16 KiB of queue.
+    let mut other = hub.ws().await;
+    let snap = other.join(&s).await;
+    let items = snap["items"].as_array().unwrap();
+    assert!(!items.is_empty() && items.len() < 16, "{}", items.len());
+    assert_eq!(snap["has_more"], true);
+    let newest = items.last().unwrap();
+    assert_eq!(newest["role"], "assistant", "the newest item is there");
+    // The connection is open and live: the next run reaches it.
+    let a = t.say(&s, "after", "short").await;
+    let end = other.until_run_end(a["run_id"].as_str().unwrap()).await;
+    assert_eq!(end["type"], "run.completed");
+    // A resume from the first message on: about 25 KB of events, more than half the queue.
+    let first_epoch = snap["epoch"].as_str().unwrap();
+    let mut third = hub.ws().await;
+    let sub = third.subscribe(&s, Some((first_epoch, 1))).await;
+    assert_eq!(sub["resume"], "snapshot");
+    assert_eq!(third.recv().await["type"], "snapshot");
+    let a = t.say(&s, "after2", "short").await;
+    let end = third.until_run_end(a["run_id"].as_str().unwrap()).await;
+    assert_eq!(end["type"], "run.completed");
+}

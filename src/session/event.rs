@@ -226,6 +226,24 @@ pub struct Snapshot {
     pub pending_tool_calls: Vec<Item>,
 }
 
+impl Snapshot {
+    /// About what a snapshot takes on the wire besides its items and active text.
+    pub const FIXED_BYTES: usize = 256;
+
+    /// About what one item takes in a snapshot on the wire.
+    pub fn item_bytes(item: &Item) -> usize {
+        item.text.len() + 160
+    }
+
+    /// About what the whole snapshot takes on the wire (for the connection queue's bound).
+    pub fn approx_bytes(&self) -> usize {
+        let items = self.items.iter().chain(&self.pending_tool_calls);
+        Self::FIXED_BYTES
+            + items.map(Self::item_bytes).sum::<usize>()
+            + self.active_run.as_ref().map_or(0, |a| a.text.len())
+    }
+}
+
 /// The acknowledgement of a `tool_result` or `tool_approval`: the position of the call's
 /// `tool.result` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

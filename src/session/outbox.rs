@@ -29,6 +29,8 @@ pub enum Outbound {
     ToolAck(Box<ToolAckReply>),
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
+    /// A binary WebSocket message (the conformance echo's replies; no other route sends one).
+    Binary(Bytes),
 }
 
 /// The `subscribed` reply.
@@ -60,10 +62,8 @@ impl Outbound {
     fn cost(&self) -> usize {
         match self {
             Outbound::Event(e) => e.json.len(),
-            Outbound::Snapshot(s) => {
-                256 + s.items.iter().map(|i| i.text.len() + 160).sum::<usize>()
-            }
-            Outbound::Reply(b) => b.len(),
+            Outbound::Snapshot(s) => s.approx_bytes(),
+            Outbound::Reply(b) | Outbound::Binary(b) => b.len(),
             Outbound::Subscribed(_) | Outbound::Ack(_) | Outbound::ToolAck(_) => 192,
         }
     }
@@ -144,7 +144,10 @@ impl Outbox {
         }
         let cost = item.cost();
         let before = self.shared.bytes.fetch_add(cost, Ordering::AcqRel);
-        if before + cost > self.shared.max_bytes && before > 0 {
+        // Over the bound only once the queue already holds a quarter of it: a connection that
+        // keeps up can always take one large frame (a snapshot with a long streaming reply, a
+        // long message), so the queue holds at most a quarter of the bound plus one frame more.
+        if before + cost > self.shared.max_bytes && before >= self.shared.max_bytes / 4 {
             self.shared.bytes.fetch_sub(cost, Ordering::AcqRel);
             self.mark_overflow();
             return Err(PushError::Overflow);
@@ -308,6 +311,18 @@ mod tests {
         assert!(rx.try_recv().is_some());
         assert!(tx.try_push(reply(600)).is_ok());
         assert_eq!(tx.try_push(reply(600)), Err(PushError::Overflow));
+    }
+
+    #[test]
+    fn a_large_frame_fits_behind_a_small_reply() {
+        // A subscribe's answer: the `subscribed` reply, then a snapshot larger than the bound.
+        let (tx, _rx) = Outbox::channel(100, 1000);
+        assert!(tx.try_push(reply(192)).is_ok());
+        assert!(
+            tx.try_push(reply(5000)).is_ok(),
+            "the queue held less than a quarter"
+        );
+        assert_eq!(tx.try_push(reply(10)), Err(PushError::Overflow));
     }
 
     /// Every connection's queue allocates a block of 32 of these at once: keep them small.

@@ -10,6 +10,7 @@ pub(crate) mod rest;
 pub(crate) mod sse;
 pub mod wire;
 pub(crate) mod ws;
+mod ws_echo;
 mod ws_frames;
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/ws-ticket", post(crate::auth::ticket::mint))
         .route("/openapi.json", get(openapi::openapi_json))
+        .merge(ws_echo::routes(&cfg))
         .merge(rest::routes())
         .merge(agui::routes())
         .merge(chatkit::routes())

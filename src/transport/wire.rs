@@ -173,6 +173,7 @@ pub fn outbound_type(o: &Outbound) -> &'static str {
         Outbound::Snapshot(_) => "snapshot",
         Outbound::Ack(_) | Outbound::ToolAck(_) => "ack",
         Outbound::Reply(_) => "reply",
+        Outbound::Binary(_) => "binary",
     }
 }
 
@@ -180,7 +181,7 @@ pub fn outbound_type(o: &Outbound) -> &'static str {
 pub fn render(o: &Outbound) -> Bytes {
     match o {
         Outbound::Event(e) => e.json.clone(),
-        Outbound::Reply(b) => b.clone(),
+        Outbound::Reply(b) | Outbound::Binary(b) => b.clone(),
         Outbound::Subscribed(r) => {
             let SubscribedReply {
                 session,

@@ -1,13 +1,22 @@
-//! `GET /v1/ws`: the native WebSocket transport. One reader and one writer per connection;
-//! the reader turns client frames into `Hub` calls (see `ws_frames`), the writer drains the
+//! `GET /v1/ws`: the native WebSocket transport, and the connection machinery every WebSocket
+//! route shares (the conformance echo too): upgrade limits, one reader and one writer per
+//! connection, the close state machine. The reader hands each client message to the route's
+//! [`Frames`] (for `/v1/ws`, `ws_frames` turns them into session calls); the writer drains the
 //! connection's bounded outbox, batching frames (feed several, flush once).
 //!
 //! Closing: a Close from the client is answered by tungstenite and the reader keeps polling
 //! until the stream ends, so the reply is flushed. A close the hub starts (1009 oversize, 4001
 //! missed heartbeats, 4008 slow consumer, 1012 shutdown) is sent by the writer after the frames
 //! already queued; the reader then waits for the peer's Close at most `close_timeout`, and a
-//! peer that cannot even receive the Close is dropped `close_timeout` after the overflow.
+//! peer that cannot even receive the Close is dropped `close_timeout` after the overflow. A
+//! read error closes with 1009 (over the size limit), 1007 (a text message or close reason that
+//! is not UTF-8) or 1002 (any other protocol violation). After a read error tungstenite reads
+//! no more; a message over the limit usually leaves the rest of it still coming, and closing a
+//! socket with unread input sends a reset that can destroy our Close in flight (Autobahn 9.5.x
+//! found it). So after a 1009 the connection lingers [`LINGER`] before the TCP close; after the
+//! other errors the peer's frame was whole and the close is immediate, as the peer prefers.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,18 +24,26 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use bytes::Bytes;
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
+use super::ws_frames::FrameHandler;
 use super::{wire, AppState};
 use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
+use crate::config::Config;
 use crate::domain::sleep_until_opt;
 use crate::session::{Outbound, Outbox, OutboxReceiver};
 
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
+/// How long a connection closed for an oversized message stays open so the peer can read our
+/// Close (capped by `close_timeout`).
+const LINGER: Duration = Duration::from_secs(1);
 pub(crate) const CLOSE_PROTOCOL: u16 = 1002;
+/// A text message (or a close reason) that is not valid UTF-8 (RFC 6455 section 8.1).
+pub(crate) const CLOSE_INVALID_DATA: u16 = 1007;
 pub(crate) const CLOSE_HEARTBEAT: u16 = 4001;
 pub(crate) const CLOSE_SLOW: u16 = 4008;
 pub(crate) const CLOSE_RESTART: u16 = 1012;
@@ -41,18 +58,51 @@ const READ_BUFFER: usize = 2048;
 /// Writes accumulate up to this before going to the socket even without a flush.
 const WRITE_BUFFER: usize = 16 * 1024;
 
-/// State shared by a connection's reader and writer.
+/// What tells one WebSocket route from another: what the reader does with a complete message
+/// from the client. Everything else (limits, heartbeats, closing, the outbox) is shared.
+pub(crate) trait Frames: Send + 'static {
+    /// A text message; tungstenite has checked that it is UTF-8.
+    fn on_text(&mut self, text: Utf8Bytes) -> impl Future<Output = ()> + Send;
+    fn on_binary(&mut self, data: Bytes) -> impl Future<Output = ()> + Send;
+}
+
+/// What a `/v1/ws` connection's frame handler (`ws_frames`) knows of its connection.
 pub(crate) struct Conn {
     pub(crate) principal: Principal,
     /// Its receiver is this connection's writer; the reader's direct replies and every
     /// subscribed session's events go through it, in one order.
     pub(crate) outbox: Outbox,
+}
+
+impl Frames for FrameHandler {
+    async fn on_text(&mut self, text: Utf8Bytes) {
+        FrameHandler::on_text(self, text.as_str()).await
+    }
+    async fn on_binary(&mut self, _data: Bytes) {
+        FrameHandler::on_binary(self).await
+    }
+}
+
+/// What the machinery's reader and writer share, whatever the route.
+pub(crate) struct Link {
+    /// The writer's queue; held here for its overflow signal.
+    outbox: Outbox,
+    /// When the connection's credential expires (close 1008); `None`: never.
+    expires: Option<tokio::time::Instant>,
     started: Instant,
     /// Milliseconds since `started` at the last frame from the client.
     last_seen_ms: AtomicU64,
 }
 
-impl Conn {
+impl Link {
+    pub(crate) fn new(outbox: Outbox, time_left: Option<Duration>) -> Arc<Link> {
+        Arc::new(Link {
+            outbox,
+            expires: time_left.map(|left| tokio::time::Instant::now() + left),
+            started: Instant::now(),
+            last_seen_ms: AtomicU64::new(0),
+        })
+    }
     fn touch(&self) {
         self.last_seen_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
@@ -61,6 +111,14 @@ impl Conn {
         let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(seen)
     }
+}
+
+/// The wire limits every WebSocket route upgrades with (STYLE.md 14: set each explicitly).
+pub(crate) fn with_limits(ws: WebSocketUpgrade, cfg: &Config) -> WebSocketUpgrade {
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(cfg.max_message_bytes)
+        .max_frame_size(cfg.max_message_bytes)
 }
 
 #[utoipa::path(
@@ -86,26 +144,35 @@ pub(crate) async fn upgrade(
         Ok(p) => p,
         Err(e) => return axum::response::IntoResponse::into_response(e),
     };
-    ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(cfg.max_message_bytes)
-        .max_frame_size(cfg.max_message_bytes)
-        .on_upgrade(move |socket| {
-            tracker.track_future(connection(socket, state, principal, permit))
-        })
+    with_limits(ws, &cfg).on_upgrade(move |socket| {
+        tracker.track_future(connection(socket, state, principal, permit))
+    })
 }
 
 async fn connection(socket: WebSocket, state: AppState, principal: Principal, _permit: ConnPermit) {
     let cfg = state.hub.config().clone();
-    let gauge = state.hub.metrics().connection_gauge("ws");
-    gauge.inc();
     let (outbox, outrx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
-    let conn = Arc::new(Conn {
-        principal,
-        outbox: outbox.clone(),
-        started: Instant::now(),
-        last_seen_ms: AtomicU64::new(0),
-    });
+    let link = Link::new(outbox.clone(), principal.time_left());
+    let conn = Arc::new(Conn { principal, outbox });
+    let frames = FrameHandler::new(conn, state.clone());
+    drive(socket, &state, "ws", link, outrx, frames).await;
+    // The reader's subscriptions ended with it: each session forgets this connection.
+}
+
+/// Runs an upgraded connection until it is over: the reader hands client messages to `frames`,
+/// the writer drains `outrx` and runs the heartbeat and the closes the hub starts. Returns once
+/// both are done, or once a slow consumer was dropped.
+pub(crate) async fn drive<F: Frames>(
+    socket: WebSocket,
+    state: &AppState,
+    transport: &str,
+    link: Arc<Link>,
+    outrx: OutboxReceiver,
+    frames: F,
+) {
+    let cfg = state.hub.config().clone();
+    let gauge = state.hub.metrics().connection_gauge(transport);
+    gauge.inc();
     let (sink, stream) = socket.split();
     // Reader -> writer: "close with this code". Writer -> reader: "close sent; wait until".
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
@@ -113,7 +180,7 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
     let writer = writer(
         sink,
         outrx,
-        conn.clone(),
+        link.clone(),
         state.clone(),
         close_rx,
         closing_tx,
@@ -123,8 +190,9 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
     // profiling the S4 load scenario).
     let reader = tokio::spawn(reader(
         stream,
-        conn.clone(),
-        state.clone(),
+        frames,
+        link.clone(),
+        cfg.close_timeout(),
         close_tx,
         closing_rx,
     ));
@@ -132,7 +200,7 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
     // A peer that stops reading cannot even take our Close: drop it `close_timeout` after its
     // queue overflowed.
     let hard_stop = async {
-        outbox.wait_overflow().await;
+        link.outbox.wait_overflow().await;
         tokio::time::sleep(cfg.close_timeout()).await;
     };
     tokio::pin!(writer);
@@ -143,24 +211,24 @@ async fn connection(socket: WebSocket, state: AppState, principal: Principal, _p
         } => {}
         _ = hard_stop => {
             reader_abort.abort();
-            tracing::info!(conn_id = outbox.conn_id(), "slow consumer dropped without close handshake");
+            tracing::info!(conn_id = link.outbox.conn_id(), "slow consumer dropped without close handshake");
         }
     }
-    // The reader's subscriptions ended with it: each session forgets this connection.
     gauge.dec();
 }
 
-async fn reader(
+async fn reader<F: Frames>(
     mut stream: SplitStream<WebSocket>,
-    conn: Arc<Conn>,
-    state: AppState,
+    mut frames: F,
+    link: Arc<Link>,
+    close_timeout: Duration,
     close_tx: mpsc::Sender<u16>,
     mut closing: watch::Receiver<Option<tokio::time::Instant>>,
 ) {
-    let close_timeout = state.hub.config().close_timeout();
     let mut deadline: Option<tokio::time::Instant> = None;
+    // Set by a read error: the stream is over, but the socket stays open until then.
+    let mut linger: Option<tokio::time::Instant> = None;
     let mut writer_done = false;
-    let mut handler = super::ws_frames::FrameHandler::new(conn.clone(), state);
     loop {
         let next = tokio::select! {
             m = stream.next() => m,
@@ -175,17 +243,22 @@ async fn reader(
             }
             _ = sleep_until_opt(deadline) => return,
         };
-        let Some(msg) = next else { return };
-        conn.touch();
+        let Some(msg) = next else {
+            if let Some(at) = linger {
+                tokio::time::sleep_until(deadline.map_or(at, |d| d.min(at))).await;
+            }
+            return;
+        };
+        link.touch();
         match msg {
             Ok(Message::Text(text)) => {
                 if deadline.is_none() {
-                    handler.on_text(text.as_str()).await;
+                    frames.on_text(text).await;
                 }
             }
-            Ok(Message::Binary(_)) => {
+            Ok(Message::Binary(data)) => {
                 if deadline.is_none() {
-                    handler.on_binary().await;
+                    frames.on_binary(data).await;
                 }
             }
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {}
@@ -195,34 +268,43 @@ async fn reader(
                 let _ = close_tx.try_send(0);
             }
             Err(e) => {
-                let code = if is_capacity(&e) {
-                    CLOSE_TOO_BIG
-                } else {
-                    CLOSE_PROTOCOL
-                };
+                let code = read_error_code(&e);
                 tracing::debug!(error = %e, code, "websocket read error");
                 let _ = close_tx.try_send(code);
                 deadline.get_or_insert_with(|| tokio::time::Instant::now() + close_timeout);
+                if code == CLOSE_TOO_BIG {
+                    linger = Some(tokio::time::Instant::now() + LINGER.min(close_timeout));
+                }
             }
         }
     }
 }
 
-fn is_capacity(e: &axum::Error) -> bool {
+/// The close code for a read error: 1009 over the size limit, 1007 for text (or a close
+/// reason) that is not UTF-8, 1002 for any other violation.
+fn read_error_code(e: &axum::Error) -> u16 {
     use std::error::Error;
+    use tokio_tungstenite::tungstenite::Error as WsError;
     let mut src: Option<&(dyn Error + 'static)> = e.source();
     while let Some(s) = src {
-        if let Some(t) = s.downcast_ref::<tokio_tungstenite::tungstenite::Error>() {
-            return matches!(t, tokio_tungstenite::tungstenite::Error::Capacity(_));
+        if let Some(t) = s.downcast_ref::<WsError>() {
+            return match t {
+                WsError::Capacity(_) => CLOSE_TOO_BIG,
+                WsError::Utf8(_) => CLOSE_INVALID_DATA,
+                _ => CLOSE_PROTOCOL,
+            };
         }
         src = s.source();
     }
-    e.to_string().contains("Space limit exceeded")
+    CLOSE_PROTOCOL
 }
 
 type Sink = SplitSink<WebSocket, Message>;
 
 fn to_message(o: &Outbound) -> Message {
+    if let Outbound::Binary(b) = o {
+        return Message::Binary(b.clone());
+    }
     let bytes = wire::render(o);
     match Utf8Bytes::try_from(bytes) {
         Ok(t) => Message::Text(t),
@@ -239,7 +321,7 @@ fn to_message(o: &Outbound) -> Message {
 async fn writer(
     mut sink: Sink,
     mut outrx: OutboxReceiver,
-    conn: Arc<Conn>,
+    link: Arc<Link>,
     state: AppState,
     mut close_rx: mpsc::Receiver<u16>,
     closing: watch::Sender<Option<tokio::time::Instant>>,
@@ -249,14 +331,14 @@ async fn writer(
     let mut ping = tokio::time::interval_at(now() + cfg.heartbeat(), cfg.heartbeat());
     let shutdown = state.signals.close_conns.clone();
     // The connection ends when its credential does (1008); re-authenticating means reconnecting.
-    let expires = conn.principal.time_left().map(|left| now() + left);
+    let expires = link.expires;
     let code = loop {
         if outrx.overflowed() {
             break CLOSE_SLOW;
         }
         let step: Result<(), axum::Error> = tokio::select! {
             biased;
-            _ = conn.outbox.wait_overflow() => break CLOSE_SLOW,
+            _ = link.outbox.wait_overflow() => break CLOSE_SLOW,
             code = close_rx.recv() => match code {
                 Some(0) | None => {
                     let _ = closing.send(Some(now() + cfg.close_timeout()));
@@ -267,7 +349,7 @@ async fn writer(
             _ = shutdown.cancelled() => break CLOSE_RESTART,
             _ = sleep_until_opt(expires) => break CLOSE_POLICY,
             _ = ping.tick() => {
-                if conn.silent_for() > cfg.heartbeat_timeout() {
+                if link.silent_for() > cfg.heartbeat_timeout() {
                     break CLOSE_HEARTBEAT;
                 }
                 sink.send(Message::Ping(Default::default())).await
@@ -299,6 +381,7 @@ async fn writer(
         CLOSE_RESTART => "server restart",
         CLOSE_TOO_BIG => "message too big",
         CLOSE_POLICY => "credentials expired",
+        CLOSE_INVALID_DATA => "invalid UTF-8",
         _ => "protocol error",
     };
     let _ = sink

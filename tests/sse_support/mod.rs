@@ -99,6 +99,17 @@ impl SseClient {
         }
     }
 
+    /// A client over a body read some other way (a raw socket), headers already parsed.
+    pub(crate) fn from_body(headers: HeaderMap, body: Bytes) -> Self {
+        SseClient {
+            headers,
+            stream: Box::pin(futures::stream::once(async move { Ok(body) })),
+            buf: String::new(),
+            pending: (None, String::new(), Vec::new()),
+            events: Vec::new(),
+        }
+    }
+
     pub(crate) fn header(&self, name: &str) -> String {
         self.headers
             .get(name)

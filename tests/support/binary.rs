@@ -18,7 +18,13 @@ impl BinHub {
     /// Start `sessionhub` on 127.0.0.1 (port 0 unless `--addr` is in `args`) and wait for its
     /// "listening" log line.
     pub async fn start(data_dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(data_dir, args, &[]).await
+    }
+
+    /// `start` with extra environment variables.
+    pub async fn start_with_env(data_dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_sessionhub"));
+        cmd.envs(envs.iter().copied());
         cmd.arg("--data-dir")
             .arg(data_dir)
             .args(["--log-format", "json"]);

@@ -51,7 +51,34 @@ impl TestHub {
         hub
     }
 
+    /// Start with accepted sockets whose kernel send buffer is fixed at `bytes` (inherited
+    /// from the listener; it also turns off the kernel's autotuning, which may grow it to
+    /// megabytes): what a slow reader can absorb is then the hub's own queues.
+    pub async fn start_with_send_buffer(bytes: u32, edit: impl FnOnce(&mut Config)) -> Self {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.set_reuseaddr(true).expect("reuseaddr");
+        sock.set_send_buffer_size(bytes).expect("SO_SNDBUF");
+        // As `sessionhub::bind` does: without it Nagle's algorithm holds small writes back.
+        sock.set_nodelay(true).expect("TCP_NODELAY");
+        sock.bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let listener = sock.listen(1024).expect("listen");
+        let mut hub = Self::start_full_on(Some(listener), tmp.path(), edit, None).await;
+        hub._tmp = Some(tmp);
+        hub
+    }
+
     async fn start_full(
+        dir: &Path,
+        edit: impl FnOnce(&mut Config),
+        agent: Option<Arc<dyn Agent>>,
+    ) -> Self {
+        Self::start_full_on(None, dir, edit, agent).await
+    }
+
+    async fn start_full_on(
+        listener: Option<tokio::net::TcpListener>,
         dir: &Path,
         edit: impl FnOnce(&mut Config),
         agent: Option<Arc<dyn Agent>>,
@@ -60,7 +87,7 @@ impl TestHub {
         cfg.scripted_deltas = 8;
         cfg.scripted_delay_ms = 5;
         edit(&mut cfg);
-        let listener = sessionhub::bind(cfg.addr).expect("bind");
+        let listener = listener.unwrap_or_else(|| sessionhub::bind(cfg.addr).expect("bind"));
         let addr = listener.local_addr().expect("addr");
         let hub = match agent {
             Some(a) => sessionhub::build_hub_with_agent(cfg, a),

@@ -41,6 +41,10 @@ pub(crate) struct Rules {
     pub(crate) replay_tail: usize,
     /// Most events one resume replays (beyond that a snapshot is smaller and safer).
     pub(crate) replay_max: usize,
+    /// Most bytes one resume replays, and the most a snapshot's items may take: half a
+    /// connection's queue, so the answer to a subscribe always fits behind the `subscribed`
+    /// reply (a larger one would close every subscriber as a slow consumer, every time).
+    pub(crate) resume_bytes: usize,
     pub(crate) busy_policy: BusyPolicy,
     /// Items in a snapshot page.
     pub(crate) snapshot_items: usize,
@@ -53,6 +57,7 @@ impl Rules {
         Rules {
             replay_tail: cfg.replay_tail,
             replay_max: cfg.outbound_frames / 2,
+            resume_bytes: cfg.outbound_bytes / 2,
             busy_policy: cfg.busy_policy,
             snapshot_items: cfg.snapshot_items,
             max_tool_rounds: cfg.tools.max_tool_rounds,

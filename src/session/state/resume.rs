@@ -34,7 +34,8 @@ impl SessionState {
 
     /// `since` names the last event the client holds. Replay covers `since.seq + 1 ..= head`
     /// (zero events when `since` is the head); a `since` beyond the head, older than the tail,
-    /// of another epoch, or further back than a queue holds comfortably gets a snapshot.
+    /// of another epoch, or further back than a queue holds comfortably (in events or in
+    /// bytes) gets a snapshot.
     pub(crate) fn resume(&self, since: Option<&Position>) -> Resume {
         let head = self.record.head_seq;
         let Some(since) = since else {
@@ -50,11 +51,14 @@ impl SessionState {
             return Resume::Snapshot;
         };
         let missing = (head - since.seq) as usize;
-        if since.seq + 1 >= oldest && missing <= self.rules.replay_max {
-            Resume::Replay { after: since.seq }
-        } else {
-            Resume::Snapshot
+        if since.seq + 1 < oldest || missing > self.rules.replay_max {
+            return Resume::Snapshot;
         }
+        let bytes: usize = self.replay(since.seq).map(|e| e.json.len()).sum();
+        if bytes > self.rules.resume_bytes {
+            return Resume::Snapshot;
+        }
+        Resume::Replay { after: since.seq }
     }
 
     /// The tail's events after `after`, in order.
@@ -83,8 +87,25 @@ impl SessionState {
             .into_iter()
             .filter(|i| finished(i) && Some(i.id.as_str()) != active_id)
             .collect();
-        let has_more = more_in_store || items.len() > limit;
+        let mut has_more = more_in_store || items.len() > limit;
         items.truncate(limit);
+        // The newest items that fit the byte budget (the rest are paged through the items
+        // endpoint, as items beyond the page are).
+        let mut budget = self
+            .rules
+            .resume_bytes
+            .saturating_sub(Snapshot::FIXED_BYTES + self.active_view().map_or(0, |a| a.text.len()));
+        let fit = items
+            .iter()
+            .take_while(|i| {
+                let cost = Snapshot::item_bytes(i);
+                let fits = cost <= budget;
+                budget = budget.saturating_sub(cost);
+                fits
+            })
+            .count();
+        has_more |= fit < items.len();
+        items.truncate(fit);
         items.reverse();
         Snapshot {
             session: self.record.id.clone(),

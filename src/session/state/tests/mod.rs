@@ -9,6 +9,7 @@ use super::*;
 mod resume;
 mod runs;
 mod send;
+mod tool_endings;
 mod tools;
 use crate::domain::{FinishReason, Item, ItemStatus, Position, Role};
 use crate::error::HubError;
@@ -22,6 +23,7 @@ fn rules() -> Rules {
     Rules {
         replay_tail: 1024,
         replay_max: 512,
+        resume_bytes: 1 << 20,
         busy_policy: BusyPolicy::Queue,
         snapshot_items: 3,
         max_tool_rounds: 2,

@@ -123,3 +123,64 @@ fn a_crash_since_the_record_was_written_starts_a_new_epoch() {
         ("e1", 41)
     );
 }
+
+#[test]
+fn a_resume_further_back_than_half_a_queue_in_bytes_gets_a_snapshot() {
+    let mut s = SessionState::load(
+        record(),
+        GENERATION,
+        Rules {
+            resume_bytes: 2000,
+            ..rules()
+        },
+    );
+    send(&mut s, "c1", "hi", None);
+    for _ in 0..6 {
+        s.on_delta("x".repeat(300));
+    }
+    drain(&mut s);
+    let head = s.record().head_seq;
+    let at = |seq| Position {
+        epoch: "e1".into(),
+        seq,
+    };
+    // Each delta event is over 300 bytes: four fit 2000 bytes, six do not.
+    assert_eq!(
+        s.resume(Some(&at(head - 4))),
+        Resume::Replay { after: head - 4 }
+    );
+    assert_eq!(s.resume(Some(&at(head - 6))), Resume::Snapshot);
+}
+
+#[test]
+fn a_snapshot_keeps_the_newest_items_that_fit_half_a_queue() {
+    let mut s = SessionState::load(
+        record(),
+        GENERATION,
+        Rules {
+            resume_bytes: 3000,
+            ..rules()
+        },
+    );
+    let big = |id: &str| {
+        Item::user(
+            id.into(),
+            "x".repeat(1000),
+            format!("c-{id}"),
+            "2026-12-04T00:00:00Z".into(),
+        )
+    };
+    // Newest first, as the store reads them; each item takes about 1160 bytes.
+    let snap = s.snapshot(vec![big("u2"), big("u1"), big("u0")], false);
+    let ids: Vec<&str> = snap.items.iter().map(|i| i.id.as_str()).collect();
+    assert_eq!(ids, vec!["u1", "u2"], "the newest that fit, oldest first");
+    assert!(snap.has_more, "the client pages the rest");
+    assert!(snap.approx_bytes() <= 3000);
+    // The active run's text counts against the budget too.
+    send(&mut s, "c1", "go", None);
+    s.on_delta("y".repeat(2000));
+    let snap = s.snapshot(vec![big("u2"), big("u1"), big("u0")], false);
+    assert_eq!(snap.items.len(), 0);
+    assert!(snap.has_more);
+    assert_eq!(snap.active_run.unwrap().text.len(), 2000);
+}

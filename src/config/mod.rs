@@ -1,13 +1,23 @@
 //! Typed configuration, parsed once at start-up. Every flag is also an environment variable;
 //! defaults live in the `DEFAULT_*` consts. Tests build a `Config` with [`Config::for_tests`].
+//! A boolean is off by default; `--flag` turns it on, and `--flag=<value>` or its variable takes
+//! 1/0, yes/no, true/false, on/off (see [`parse_bool`]).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::{ArgAction, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
+
+mod tools;
+mod values;
+
+pub use tools::{
+    mcp_token_key, ToolsConfig, DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_TOOL_OUTPUT_BYTES,
+    DEFAULT_TOOL_TIMEOUT_MS,
+};
+pub use values::{parse_bool, ApiKey, Secret};
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
@@ -131,7 +141,8 @@ pub struct Config {
     #[arg(long, env = "SESSIONHUB_SCRIPTED_DELAY_MS", default_value_t = DEFAULT_SCRIPTED_DELAY_MS)]
     pub scripted_delay_ms: u64,
     /// Start every scripted delta with the Unix time in microseconds it was produced (load tests).
-    #[arg(long, env = "SESSIONHUB_SCRIPTED_STAMP", default_value_t = false)]
+    #[arg(long, env = "SESSIONHUB_SCRIPTED_STAMP", action = ArgAction::Set, value_parser = parse_bool,
+        default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub scripted_stamp: bool,
     /// Durability barrier (flush + fsync) before acks and terminal events.
     #[arg(long, env = "SESSIONHUB_DURABILITY", value_enum, default_value_t = Durability::On)]
@@ -258,7 +269,8 @@ pub struct Config {
     pub auth_leeway_secs: u64,
     /// Serve without authentication on a non-loopback address: every client is the same
     /// anonymous user. Without a key and without this flag, only loopback addresses start.
-    #[arg(long, env = "SESSIONHUB_ALLOW_ANONYMOUS", default_value_t = false)]
+    #[arg(long, env = "SESSIONHUB_ALLOW_ANONYMOUS", action = ArgAction::Set, value_parser = parse_bool,
+        default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub allow_anonymous: bool,
     /// Seconds a ticket from `POST /v1/ws-ticket` stays valid (it works once).
     #[arg(long, env = "SESSIONHUB_WS_TICKET_SECS", default_value_t = DEFAULT_WS_TICKET_SECS)]
@@ -288,119 +300,13 @@ pub struct Config {
     /// Seconds a request body may take to arrive (slow-body clients get 408).
     #[arg(long, env = "SESSIONHUB_BODY_TIMEOUT_SECS", default_value_t = DEFAULT_BODY_TIMEOUT_SECS)]
     pub body_timeout_secs: u64,
+    /// Serve `GET /v1/ws/echo`, an anonymous WebSocket echo with the limits of `/v1/ws`, for
+    /// conformance tests (Autobahn) only: never turn it on in production.
+    #[arg(long, env = "SESSIONHUB_CONFORMANCE_ECHO", action = ArgAction::Set, value_parser = parse_bool,
+        default_value_t = false, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub conformance_echo: bool,
     #[command(flatten)]
     pub tools: ToolsConfig,
-}
-
-pub const DEFAULT_TOOL_TIMEOUT_MS: u64 = 30_000;
-pub const DEFAULT_TOOL_OUTPUT_BYTES: usize = 64 * 1024;
-pub const DEFAULT_MAX_TOOL_ROUNDS: u32 = 8;
-
-/// Tools the model may call (PROTOCOL 1.1): MCP servers, limits, approvals.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ToolsConfig {
-    /// An MCP server whose tools the model may call, as `NAME=URL` (streamable HTTP); repeat
-    /// the flag, or comma-separate in the variable. Its tools are offered as `NAME__TOOL`; a
-    /// bearer token for it is read from `SESSIONHUB_MCP_<NAME>_TOKEN`.
-    #[arg(
-        long = "mcp-server",
-        env = "SESSIONHUB_MCP_SERVERS",
-        value_delimiter = ','
-    )]
-    pub mcp_servers: Vec<String>,
-    /// Milliseconds one server tool call may take before it fails as timed out.
-    #[arg(long, env = "SESSIONHUB_TOOL_TIMEOUT_MS", default_value_t = DEFAULT_TOOL_TIMEOUT_MS)]
-    pub tool_timeout_ms: u64,
-    /// Largest server tool output kept, in bytes (longer output is cut and says so).
-    #[arg(long, env = "SESSIONHUB_TOOL_OUTPUT_BYTES", default_value_t = DEFAULT_TOOL_OUTPUT_BYTES)]
-    pub tool_output_bytes: usize,
-    /// Server tools whose calls wait for a person's approval, as globs over `NAME__TOOL`
-    /// (repeat the flag, or comma-separate in the variable).
-    #[arg(
-        long = "tool-approval",
-        env = "SESSIONHUB_TOOL_APPROVAL",
-        value_delimiter = ','
-    )]
-    pub tool_approval: Vec<String>,
-    /// Model turns one run may take with server tool results before it fails `tool_rounds`.
-    #[arg(long, env = "SESSIONHUB_MAX_TOOL_ROUNDS", default_value_t = DEFAULT_MAX_TOOL_ROUNDS)]
-    pub max_tool_rounds: u32,
-    /// A JSON file listing the client tools ChatKit front ends run (`[{name, description,
-    /// parameters}]`): ChatKit declares none itself.
-    #[arg(long, env = "SESSIONHUB_CHATKIT_CLIENT_TOOLS")]
-    pub chatkit_client_tools: Option<PathBuf>,
-    /// Bearer tokens for the MCP servers, keyed by [`mcp_token_key`] of the server's NAME:
-    /// every `SESSIONHUB_MCP_<NAME>_TOKEN` in the environment, read once when the config is
-    /// parsed (the one place these variables are read; a variable cannot be a clap `env` when
-    /// its name depends on another flag's value). Not a flag: a token on the command line would
-    /// show in the process list. Tests fill the map directly.
-    #[arg(skip = mcp_tokens_from_env())]
-    pub mcp_tokens: BTreeMap<String, Secret>,
-}
-
-impl ToolsConfig {
-    /// The bearer token for the MCP server named `name`, if its variable is set.
-    pub fn mcp_token(&self, name: &str) -> Option<&Secret> {
-        self.mcp_tokens.get(&mcp_token_key(name))
-    }
-}
-
-/// How an MCP server's NAME appears in its token variable `SESSIONHUB_MCP_<NAME>_TOKEN`:
-/// upper-cased, every character other than an ASCII letter or digit as `_`.
-pub fn mcp_token_key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Every `SESSIONHUB_MCP_<NAME>_TOKEN` variable set, by `<NAME>` (empty values are unset).
-fn mcp_tokens_from_env() -> BTreeMap<String, Secret> {
-    std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-        .filter_map(|(k, v)| {
-            let name = k.strip_prefix("SESSIONHUB_MCP_")?.strip_suffix("_TOKEN")?;
-            (!name.is_empty() && !v.is_empty()).then(|| (name.to_owned(), Secret(v)))
-        })
-        .collect()
-}
-
-/// A secret (an API key, a token-verifying secret) that never shows in `Debug` output: the
-/// config is logged at start-up.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-/// The upstream model's API key.
-pub type ApiKey = Secret;
-
-impl Secret {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl From<&str> for Secret {
-    fn from(s: &str) -> Self {
-        Secret(s.to_owned())
-    }
-}
-
-impl std::str::FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
 }
 
 impl Config {
