@@ -57,7 +57,7 @@ fn tool(thread_id: &str, item: &Item, call: &ToolCall) -> Value {
                 "call_id": call.call_id, "name": call.name, "arguments": arguments(call),
             });
             if let Some(out) = &call.output {
-                b["output"] = json!(out);
+                b["output"] = client_output(out);
             }
             b
         }
@@ -75,6 +75,17 @@ fn arguments(call: &ToolCall) -> Value {
     match serde_json::from_str::<Value>(&call.arguments) {
         Ok(Value::Object(o)) => Value::Object(o),
         _ => Value::Object(Map::new()),
+    }
+}
+
+/// A client call's output as the front end gave it: `threads.add_client_tool_output` takes
+/// any JSON, and the hub keeps a string as it is and anything else as its JSON text (what the
+/// model reads). Structured text (an object or a list) goes back out as JSON, as the SDK
+/// stores it; anything else stays the string it was.
+fn client_output(out: &str) -> Value {
+    match serde_json::from_str::<Value>(out) {
+        Ok(v @ (Value::Object(_) | Value::Array(_))) => v,
+        _ => json!(out),
     }
 }
 

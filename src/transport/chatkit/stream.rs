@@ -232,7 +232,8 @@ impl RunStream {
                 } else {
                     json!({"type": "thread.item.done", "item": items::item(tid, item)})
                 };
-                st.flush_title(out).await && out.send(shown).await
+                // A title set by the run follows the first event, as the SDK sends it.
+                out.send(shown).await && st.flush_title(out).await
             }
             EventBody::ToolResult { item, .. }
                 if self.replace.as_deref() == Some(item.id.as_str()) =>
