@@ -137,3 +137,48 @@ async fn a_bad_tools_file_stops_the_start_with_a_clear_error() {
         );
     }
 }
+
+#[tokio::test]
+async fn closing_the_tool_output_stream_cancels_the_continuation_it_started() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("chatkit-tools.json");
+    std::fs::write(&file, TOOLS_FILE).expect("write the tools file");
+    // Slow deltas, so the continuation is still streaming when the stream closes.
+    let hub = TestHub::start_with(move |c| {
+        c.scripted_delay_ms = 300;
+        c.tools.chatkit_client_tools = Some(file);
+    })
+    .await;
+    let ck = Ck::new(&hub);
+    let (thread, _) = ck.create("/tool get_location").await;
+    let mut tab = hub.ws().await;
+    tab.join(&thread).await;
+    let mut stream = ck
+        .stream(json!({"type": "threads.add_client_tool_output",
+                        "params": {"thread_id": thread, "result": "Paris"}}))
+        .await;
+    stream.until(ck::is_delta).await;
+    drop(stream);
+    let frames = tab
+        .recv_until(|v| v["type"] == "run.cancelled" || v["type"] == "run.completed")
+        .await;
+    let end = frames.last().unwrap();
+    assert_eq!(end["type"], "run.cancelled", "{frames:?}");
+    let started = frames
+        .iter()
+        .find(|f| f["type"] == "run.started")
+        .expect("the continuation started");
+    assert_eq!(end["run_id"], started["run_id"], "{frames:?}");
+    assert!(
+        started["continues"].is_string(),
+        "a continuation: {started}"
+    );
+    let partial = end["item"]["text"]
+        .as_str()
+        .expect("the partial reply is kept");
+    let full = "Tool get_location returned: Paris ";
+    assert!(
+        partial.starts_with("Tool ") && full.starts_with(partial) && partial != full,
+        "{partial:?}"
+    );
+}
