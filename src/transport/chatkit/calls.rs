@@ -164,7 +164,10 @@ async fn resolve(
     let follow = if others {
         Follow::Nothing
     } else {
-        Follow::ContinuationOf(run_id)
+        Follow::ContinuationOf {
+            run: run_id,
+            reply_to: call.reply_to.clone(),
+        }
     };
     let run = RunStream {
         hub: hub.clone(),

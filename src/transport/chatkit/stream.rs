@@ -163,17 +163,23 @@ impl RunStream {
     async fn render(&mut self, ev: &Event, st: &mut Render, out: &mut Writer) -> Option<Step> {
         let tid = self.thread.id.clone();
         let tid = tid.as_str();
-        if let (
-            EventBody::RunStarted {
-                run_id,
-                continues: Some(prev),
-                ..
-            },
-            Follow::ContinuationOf(want),
-        ) = (&ev.body, &self.follow)
-        {
-            if prev == want {
-                // The resolved calls let the run go on: this stream follows the continuation.
+        if let Follow::ContinuationOf { run, reply_to } = &self.follow {
+            // The resolved calls let the run go on: this stream follows the continuation, from
+            // its `run.queued` when it must wait (it answers the same message), so that a
+            // continuation cancelled before it starts ends this stream too.
+            let next = match &ev.body {
+                EventBody::RunStarted {
+                    run_id,
+                    continues: Some(prev),
+                    ..
+                } if prev == run => Some(run_id),
+                EventBody::RunQueued {
+                    run_id,
+                    reply_to: r,
+                } if Some(r) == reply_to.as_ref() => Some(run_id),
+                _ => None,
+            };
+            if let Some(run_id) = next {
                 self.follow = Follow::Run(run_id.clone());
             }
         }
@@ -267,8 +273,12 @@ impl RunStream {
 pub(super) enum Follow {
     /// The run this request started.
     Run(String),
-    /// The continuation of this run, which starts once its resolved calls allow it.
-    ContinuationOf(String),
+    /// The continuation of `run` (answering the user message `reply_to`), which starts once
+    /// its resolved calls allow it.
+    ContinuationOf {
+        run: String,
+        reply_to: Option<String>,
+    },
     /// No run: other calls of the run still wait. The stream ends once the resolution shows.
     Nothing,
 }
