@@ -85,6 +85,9 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
     // Refuse a bad auth set-up (or anonymous mode on a public address) before the store opens;
     // `serve` checks again against the address actually bound.
     auth::Auth::from_config(&config, config.addr)?;
+    // A bad tool set-up (approval globs, the ChatKit client tools file) stops the start
+    // before the store is touched.
+    let tools = Arc::new(build_tools(&config)?);
     let store = SledStore::open(&config.data_dir, config.durability == Durability::On)
         .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let recovery = store.recover().context("recovering the store")?;
@@ -95,7 +98,6 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
         "store opened"
     );
     let store: Arc<dyn Store> = store;
-    let tools = Arc::new(build_tools(&config)?);
     Ok(Hub::new(
         Arc::new(config),
         store,

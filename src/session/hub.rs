@@ -67,6 +67,11 @@ impl Hub {
         &self.registry.shared().metrics
     }
 
+    /// The client tools every ChatKit run offers (`--chatkit-client-tools`).
+    pub fn chatkit_client_tools(&self) -> &[crate::domain::ToolSpec] {
+        self.registry.shared().tools.chatkit_client_tools()
+    }
+
     /// Wait (bounded) until every MCP server had its first connection attempt, so the first
     /// runs are offered the tools of the servers that are up.
     pub async fn tools_ready(&self) {

@@ -1,7 +1,8 @@
 //! Server tools: the tools the hub runs itself when the model calls them (MCP servers,
 //! reached through a [`ToolSource`]), with the per-call timeout, the output cap and the
-//! approval policy. The session's run loop asks [`Tools`] what to offer and what to run;
-//! client tools (run by a front end) never come here.
+//! approval policy. The session's run loop asks [`Tools`] what to offer and what to run.
+//! Client tools (run by a front end) never run here; the one list of them kept here is the
+//! operator's `--chatkit-client-tools`, because ChatKit front ends declare none.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::config::ToolsConfig;
 use crate::domain::ToolSpec;
 
+pub mod client_file;
 pub mod mcp;
 
 pub use mcp::from_config;
@@ -73,6 +75,8 @@ pub struct Tools {
     approval: GlobSet,
     timeout: Duration,
     output_cap: usize,
+    /// The client tools of every ChatKit run (`--chatkit-client-tools`).
+    chatkit_client: Vec<ToolSpec>,
 }
 
 impl Tools {
@@ -83,6 +87,7 @@ impl Tools {
             approval: GlobSet::empty(),
             timeout: Duration::from_millis(crate::config::DEFAULT_TOOL_TIMEOUT_MS),
             output_cap: crate::config::DEFAULT_TOOL_OUTPUT_BYTES,
+            chatkit_client: Vec::new(),
         }
     }
 
@@ -97,6 +102,10 @@ impl Tools {
             approval: approval.build()?,
             timeout: Duration::from_millis(cfg.tool_timeout_ms),
             output_cap: cfg.tool_output_bytes,
+            chatkit_client: match &cfg.chatkit_client_tools {
+                Some(path) => client_file::load(path)?,
+                None => Vec::new(),
+            },
         })
     }
 
@@ -115,6 +124,11 @@ impl Tools {
         self.sources
             .iter()
             .any(|s| s.specs().iter().any(|t| t.name == name))
+    }
+
+    /// The client tools every ChatKit run offers (the front end runs them).
+    pub fn chatkit_client_tools(&self) -> &[ToolSpec] {
+        &self.chatkit_client
     }
 
     /// Whether calls of `name` wait for a person's approval.

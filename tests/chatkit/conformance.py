@@ -223,7 +223,8 @@ def wait_for_assistant(c: Client, tid: str, item_id: str, timeout: float = 10.0)
 
 
 def unsupported_requests(tid: str, assistant_id: str) -> list[dict]:
-    """Request types whose features the scripted setup cannot exercise end to end."""
+    """Request types this plain conversation cannot exercise end to end: here a tool output
+    has no pending call and the action is unknown (tools.py covers the real round trips)."""
     action = {"type": "demo.click", "payload": {"n": 1}}
     return [
         {"type": "threads.add_client_tool_output", "params": {"thread_id": tid, "result": {"x": 1}}},

@@ -4,12 +4,16 @@ scripted reply, served by uvicorn on 127.0.0.1. The differential test compares t
 Run: `python reference_server.py [--deltas N] [--delay-ms MS]`; it prints `PORT <n>` once listening.
 The reply mirrors the hub's scripted agent: words = ["Echo:"] + the user text's first 64 words; delta i is
 words[i % len(words)] + " ". A user text containing `[[fail]]` fails after the first delta.
+A user text `/tool NAME {json}` ends the turn with a pending `client_tool_call` (as the Agents SDK
+integration does for a client tool); after `threads.add_client_tool_output` the reply is
+"Tool NAME returned: OUTPUT", one delta per word, as the hub's scripted agent says it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import socket
 import sys
@@ -142,10 +146,34 @@ class ScriptedServer(ChatKitServer[dict]):
 
     async def respond(self, thread, input_user_message, context) -> AsyncIterator[Any]:
         if input_user_message is None:
+            # After a client tool's output: quote it, as the hub's scripted agent does.
+            rows = self.memory.items.get(thread.id, [])
+            call = next(i for i in reversed(rows) if isinstance(i, ck.ClientToolCallItem))
+            out = call.output if isinstance(call.output, str) else json.dumps(
+                call.output, separators=(",", ":"))
+            words = f"Tool {call.name} returned: {out}".split(" ")
+            async for e in self.stream_words(thread, context, [w + " " for w in words]):
+                yield e
             return
         text = "".join(getattr(p, "text", "") for p in input_user_message.content)
         if thread.title is None:
             thread.title = title_for(text)
+        if text.strip().startswith("/tool "):
+            name, _, args = text.strip()[len("/tool "):].strip().partition(" ")
+            yield ck.ThreadItemDoneEvent(item=ck.ClientToolCallItem(
+                id=self.store.generate_item_id("tool_call", thread, context),
+                thread_id=thread.id,
+                created_at=datetime.now(),
+                status="pending",
+                call_id=f"call_{len(self.memory.items.get(thread.id, []))}",
+                name=name,
+                arguments=json.loads(args or "{}"),
+            ))
+            return
+        async for e in self.stream_words(thread, context, scripted_deltas(text, self.deltas), text):
+            yield e
+
+    async def stream_words(self, thread, context, deltas: list[str], text: str = "") -> AsyncIterator[Any]:
         item = ck.AssistantMessageItem(
             id=self.store.generate_item_id("message", thread, context),
             thread_id=thread.id,
@@ -160,7 +188,7 @@ class ScriptedServer(ChatKitServer[dict]):
             ),
         )
         full = ""
-        for i, delta in enumerate(scripted_deltas(text, self.deltas)):
+        for i, delta in enumerate(deltas):
             await asyncio.sleep(self.delay)
             if FAIL_MARKER in text and i == 1:
                 raise RuntimeError("scripted upstream failure")

@@ -7,6 +7,8 @@
 //! gets a 404 before any stream starts. Everything that can fail is checked before the SSE
 //! headers go out.
 
+mod calls;
+mod items;
 mod stream;
 mod wire;
 
@@ -22,7 +24,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::error::HubError;
 use crate::session::{Caller, Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo};
-use stream::RunStream;
+use stream::{Follow, RunStream};
 use wire::{Order, PageParams, Request};
 
 /// Longest thread title accepted by `threads.update` (as the REST API).
@@ -127,6 +129,14 @@ async fn handle(s: &AppState, who: Principal, body: &[u8]) -> Result<Response, R
             let thread = hub.get_session(&caller, &thread_id).await?;
             retry(s, caller, thread, item_id).await
         }
+        Request::ClientToolOutput { thread_id, result } => {
+            calls::client_tool_output(s, caller, &thread_id, result).await
+        }
+        Request::CustomAction {
+            thread_id,
+            kind,
+            payload,
+        } => calls::custom_action(s, caller, &thread_id, &kind, &payload).await,
         Request::StreamUnsupported { thread_id, what } => {
             hub.get_session(&caller, &thread_id).await?;
             let message = format!("{what} are not supported by this hub");
@@ -191,12 +201,19 @@ fn send_request(hub: &Hub, input: &wire::UserInput) -> Result<SendRequest, Rejec
         .into());
     }
     let client_msg_id = format!("chatkit-{}", uuid::Uuid::new_v4().simple());
-    Ok(SendRequest::new(
+    let req = SendRequest::new(
         client_msg_id,
         input.text(),
         None,
         hub.config().max_text_chars,
-    )?)
+    )?;
+    // ChatKit front ends declare no tools: the configured ones are every run's client tools.
+    let tools = hub.chatkit_client_tools();
+    Ok(if tools.is_empty() {
+        req
+    } else {
+        req.with_tools(tools.to_vec())?
+    })
 }
 
 /// Subscribe (with a queue as bounded as a WebSocket connection's), store the user message
@@ -224,7 +241,8 @@ async fn start(
         thread,
         rx,
         _sub: sub,
-        run_id,
+        follow: Follow::Run(run_id),
+        replace: None,
         prelude,
         user_item: Some(ack.item_id),
     };
@@ -252,7 +270,8 @@ async fn retry(
         thread,
         rx,
         _sub: sub,
-        run_id,
+        follow: Follow::Run(run_id),
+        replace: None,
         prelude: Vec::new(),
         user_item: None,
     };
@@ -293,8 +312,8 @@ async fn items_page(
     let data = page
         .items
         .iter()
-        .filter(|i| !wire::hidden(i))
-        .map(|i| wire::item(thread_id, i))
+        .filter(|i| !items::hidden(i))
+        .map(|i| items::item(thread_id, i))
         .collect();
     Ok(wire::page(data, page.has_more, last.as_deref()))
 }

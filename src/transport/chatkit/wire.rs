@@ -7,7 +7,6 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::domain::{Item, ItemStatus, Role};
 use crate::session::SessionInfo;
 
 /// Items per page when a request gives no `limit` (the SDK's `DEFAULT_PAGE_SIZE`).
@@ -27,8 +26,19 @@ pub(super) enum Request {
         thread_id: String,
         item_id: String,
     },
-    /// Streaming request types whose feature the hub lacks (client tools, structured input,
-    /// custom actions): answered with an `error` event on an existing thread.
+    /// `threads.add_client_tool_output`: the result of the newest pending client call.
+    ClientToolOutput {
+        thread_id: String,
+        result: Value,
+    },
+    /// `threads.custom_action`: the approval widget's buttons.
+    CustomAction {
+        thread_id: String,
+        kind: String,
+        payload: Value,
+    },
+    /// Streaming request types whose feature the hub lacks (structured input): answered with
+    /// an `error` event on an existing thread.
     StreamUnsupported {
         thread_id: String,
         what: &'static str,
@@ -180,16 +190,21 @@ enum FeedbackKind {
     Negative,
 }
 #[derive(Deserialize)]
+struct ToolOutputParams {
+    thread_id: String,
+    result: Value,
+}
+#[derive(Deserialize)]
 struct ActionParams {
     thread_id: String,
-    #[allow(dead_code)] // checked for shape only: the hub has no custom actions
     action: ActionShape,
 }
 #[derive(Deserialize)]
 struct ActionShape {
     #[serde(rename = "type")]
-    #[allow(dead_code)]
     kind: String,
+    #[serde(default)]
+    payload: Value,
 }
 
 /// Parse a request body. Unknown keys are ignored (as the SDK's models do); missing or
@@ -221,18 +236,25 @@ pub(super) fn parse(body: &[u8]) -> Result<Request, BadRequest> {
                 item_id: a.item_id,
             }
         }
-        "threads.add_client_tool_output" => Request::StreamUnsupported {
-            thread_id: p::<ThreadParams>(k, params)?.thread_id,
-            what: "client tool calls",
-        },
+        "threads.add_client_tool_output" => {
+            let a: ToolOutputParams = p(k, params)?;
+            Request::ClientToolOutput {
+                thread_id: a.thread_id,
+                result: a.result,
+            }
+        }
         "threads.add_structured_input" => Request::StreamUnsupported {
             thread_id: p::<ThreadItemParams>(k, params)?.thread_id,
             what: "structured input",
         },
-        "threads.custom_action" => Request::StreamUnsupported {
-            thread_id: p::<ActionParams>(k, params)?.thread_id,
-            what: "custom actions",
-        },
+        "threads.custom_action" => {
+            let a: ActionParams = p(k, params)?;
+            Request::CustomAction {
+                thread_id: a.thread_id,
+                kind: a.action.kind,
+                payload: a.action.payload,
+            }
+        }
         "threads.get_by_id" => Request::GetById {
             thread_id: p::<ThreadParams>(k, params)?.thread_id,
         },
@@ -289,45 +311,6 @@ pub(super) fn parse(body: &[u8]) -> Result<Request, BadRequest> {
             })
         }
     })
-}
-
-/// True for items a ChatKit client never sees: what the SDK would not have persisted (a failed
-/// reply, an empty stopped one) or not yet (a reply still streaming).
-pub(super) fn hidden(item: &Item) -> bool {
-    match item.role {
-        Role::User => false,
-        Role::Assistant => {
-            matches!(item.status, ItemStatus::Failed | ItemStatus::Streaming)
-                || item.text.is_empty()
-        }
-        // ChatKit shows tool calls its own way (client_tool_call items), not as messages.
-        Role::Tool => true,
-    }
-}
-
-/// A hub item as a ChatKit `ThreadItem`.
-pub(super) fn item(thread_id: &str, item: &Item) -> Value {
-    match item.role {
-        Role::User => json!({
-            "id": item.id, "thread_id": thread_id, "created_at": item.created_at,
-            "type": "user_message",
-            "content": [{"type": "input_text", "text": item.text}],
-            "attachments": [], "inference_options": {},
-        }),
-        Role::Assistant | Role::Tool => {
-            assistant(thread_id, &item.id, &item.created_at, Some(&item.text))
-        }
-    }
-}
-
-/// An `assistant_message` item; `text: None` is the empty item of `thread.item.added`.
-pub(super) fn assistant(thread_id: &str, id: &str, created_at: &str, text: Option<&str>) -> Value {
-    let content: Vec<Value> = text.map(output_text).into_iter().collect();
-    json!({"id": id, "thread_id": thread_id, "created_at": created_at, "type": "assistant_message", "content": content})
-}
-
-pub(super) fn output_text(text: &str) -> Value {
-    json!({"type": "output_text", "text": text, "annotations": []})
 }
 
 /// `Page<T>`: `after` (the last row's id) is omitted when there is none.
