@@ -5,12 +5,34 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-/// How a run ended, as `RUN_FINISHED.outcome`. Only `cancelled` is ever sent, and only to 1.0
-/// clients: 0.0.59 rejects it (success is the default when the field is absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// How a run ended, as `RUN_FINISHED.outcome`. Sent only to 1.0 clients: 0.0.59 rejects
+/// `cancelled` and `pendingToolCallIds` (success is the default when the field is absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub(super) enum Outcome {
+    /// The run ended with client tool calls waiting for the client's results.
+    Success {
+        pending_tool_call_ids: Vec<String>,
+    },
+    /// The run ended with server tool calls waiting for a person's approval.
+    Interrupt {
+        interrupts: Vec<Interrupt>,
+    },
     Cancelled,
+}
+
+/// One approval the run waits for; its `id` is the call's id, answered by `resume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Interrupt {
+    pub(super) id: String,
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+    pub(super) tool_call_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -49,6 +71,29 @@ pub(super) enum AguiEvent<'a> {
     },
     TextMessageEnd {
         message_id: &'a str,
+        timestamp: i64,
+    },
+    ToolCallStart {
+        tool_call_id: &'a str,
+        tool_call_name: &'a str,
+        parent_message_id: &'a str,
+        timestamp: i64,
+    },
+    ToolCallArgs {
+        tool_call_id: &'a str,
+        delta: &'a str,
+        timestamp: i64,
+    },
+    ToolCallEnd {
+        tool_call_id: &'a str,
+        timestamp: i64,
+    },
+    /// A server tool's result (a client's own results are already in its messages).
+    ToolCallResult {
+        message_id: &'a str,
+        tool_call_id: &'a str,
+        content: &'a str,
+        role: &'static str,
         timestamp: i64,
     },
 }

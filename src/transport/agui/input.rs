@@ -3,8 +3,9 @@
 //! the hub relies on, so bad input is refused with one clear `bad_request` before anything is
 //! stored.
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 
+use crate::domain::ToolSpec;
 use crate::error::HubError;
 
 /// Longest `threadId` (it becomes the session id).
@@ -21,6 +22,22 @@ pub(super) struct RunInput {
     pub(super) v1: bool,
     /// Every user message in the request, in order: `(id, text)`.
     pub(super) user_messages: Vec<(String, String)>,
+    /// `tools`: the run's client tools, sent with its user message.
+    pub(super) tools: Vec<ToolSpec>,
+    /// Every `role: "tool"` message, in order: `(toolCallId, content)`.
+    pub(super) tool_results: Vec<(String, String)>,
+    /// `resume` (1.0): answers to the interrupts the previous run ended with.
+    pub(super) resume: Vec<Resume>,
+}
+
+/// One `resume` entry: an interrupt (the hub names them after the call) and its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Resume {
+    pub(super) interrupt_id: String,
+    /// `status: "resolved"` without `payload.approved: false`.
+    pub(super) approved: bool,
+    /// `payload.arguments`, replacing the model's (JSON text, or an object serialised).
+    pub(super) arguments: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> HubError {
@@ -91,8 +108,15 @@ fn user_text(content: Option<&Value>, at: &str) -> Result<String, HubError> {
     }
 }
 
-/// Check one message's shape; returns the user text for user messages.
-fn message(v: &Value, i: usize) -> Result<Option<(String, String)>, HubError> {
+/// What one message brings: a user message's text or a tool message's result.
+enum Brought {
+    Nothing,
+    User(String, String),
+    ToolResult(String, String),
+}
+
+/// Check one message's shape; returns what the hub takes from it.
+fn message(v: &Value, i: usize) -> Result<Brought, HubError> {
     let at = format!("messages[{i}].");
     let Value::Object(m) = v else {
         return Err(bad(format!("`messages[{i}]` must be an object")));
@@ -105,7 +129,7 @@ fn message(v: &Value, i: usize) -> Result<Option<(String, String)>, HubError> {
     };
     let content = m.get("content");
     match role {
-        "user" => return Ok(Some((id, user_text(content, &at)?))),
+        "user" => return Ok(Brought::User(id, user_text(content, &at)?)),
         "system" | "developer" | "reasoning" if !matches!(content, Some(Value::String(_))) => {
             return Err(bad(format!("`{at}content` must be a string")));
         }
@@ -113,12 +137,92 @@ fn message(v: &Value, i: usize) -> Result<Option<(String, String)>, HubError> {
             return Err(bad(format!("`{at}content` must be a string")));
         }
         "tool" => {
-            id_field(m, "toolCallId", &at, MAX_ID)?;
+            let call_id = id_field(m, "toolCallId", &at, MAX_ID)?;
+            return Ok(Brought::ToolResult(call_id, user_text(content, &at)?));
         }
         // Other roles (activity, newer ones) are not the hub's business: accepted and ignored.
         _ => {}
     }
-    Ok(None)
+    Ok(Brought::Nothing)
+}
+
+/// `tools`: `{name, description, parameters?}` each; a missing `parameters` is an empty
+/// object schema. Names and limits are the session's rules (`SendRequest::with_tools`).
+fn tools(m: &Map<String, Value>) -> Result<Vec<ToolSpec>, HubError> {
+    let Some(Value::Array(list)) = m.get("tools") else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, t) in list.iter().enumerate() {
+        let at = format!("tools[{i}].");
+        let Value::Object(t) = t else {
+            return Err(bad(format!("`tools[{i}]` must be an object")));
+        };
+        let name = id_field(t, "name", &at, 256)?;
+        let description = match t.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(d)) => Some(d.clone()),
+            Some(_) => return Err(bad(format!("`{at}description` must be a string"))),
+        };
+        let parameters = match t.get("parameters") {
+            None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
+            Some(p) => p.clone(),
+        };
+        out.push(ToolSpec {
+            name,
+            description,
+            parameters,
+        });
+    }
+    Ok(out)
+}
+
+/// `resume` (1.0 clients): `[{interruptId, status: "resolved"|"cancelled", payload?}]`.
+fn resume(m: &Map<String, Value>) -> Result<Vec<Resume>, HubError> {
+    let list = match m.get("resume") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(bad("`resume` must be an array")),
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, r) in list.iter().enumerate() {
+        let at = format!("resume[{i}].");
+        let Value::Object(r) = r else {
+            return Err(bad(format!("`resume[{i}]` must be an object")));
+        };
+        let interrupt_id = id_field(r, "interruptId", &at, MAX_ID)?;
+        let resolved = match r.get("status").and_then(Value::as_str) {
+            Some("resolved") => true,
+            Some("cancelled") => false,
+            _ => {
+                return Err(bad(format!(
+                    "`{at}status` must be \"resolved\" or \"cancelled\""
+                )))
+            }
+        };
+        let payload = r.get("payload");
+        let approved = resolved
+            && payload
+                .and_then(|p| p.get("approved"))
+                .and_then(Value::as_bool)
+                != Some(false);
+        let arguments = match payload.and_then(|p| p.get("arguments")) {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v @ Value::Object(_)) => Some(v.to_string()),
+            Some(_) => {
+                return Err(bad(format!(
+                    "`{at}payload.arguments` must be an object or JSON text"
+                )))
+            }
+        };
+        out.push(Resume {
+            interrupt_id,
+            approved,
+            arguments,
+        });
+    }
+    Ok(out)
 }
 
 /// Parse and check a request body.
@@ -142,6 +246,7 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         None => return Err(bad("missing `messages`")),
     };
     let mut user_messages = Vec::new();
+    let mut tool_results = Vec::new();
     let mut ids = std::collections::HashSet::new();
     for (i, msg) in messages.iter().enumerate() {
         let user = message(msg, i)?;
@@ -151,13 +256,20 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
                 "`messages[{i}].id` repeats an earlier message id"
             )));
         }
-        user_messages.extend(user);
+        match user {
+            Brought::User(id, text) => user_messages.push((id, text)),
+            Brought::ToolResult(call, output) => tool_results.push((call, output)),
+            Brought::Nothing => {}
+        }
     }
     Ok(RunInput {
         thread_id,
         run_id,
         v1,
         user_messages,
+        tools: tools(&m)?,
+        tool_results,
+        resume: resume(&m)?,
     })
 }
 

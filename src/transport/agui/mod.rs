@@ -7,6 +7,11 @@
 //! same runs reach WebSocket tabs and listings, because they are ordinary hub runs.
 //! Everything that can be refused is checked before the SSE headers go out: bad input is a 400
 //! JSON error, a busy thread (policy `reject`) a stream of one `RUN_ERROR` with code `busy`.
+//!
+//! Tools: `tools` go with the sent message as the run's client tools. A run that ends with
+//! calls waiting ends its stream; a following request's `role: "tool"` messages for calls
+//! still pending (and its `resume` entries, for calls awaiting approval) resolve them, and
+//! that request streams the run that continues.
 
 mod events;
 mod input;
@@ -21,8 +26,9 @@ use axum::Router;
 
 use super::{body_bytes, AppState};
 use crate::auth::Principal;
+use crate::domain::ItemStatus;
 use crate::error::HubError;
-use crate::session::{Caller, Hub, Outbox, SendRequest};
+use crate::session::{Caller, Hub, Outbound, Outbox, OutboxReceiver, SendRequest, ToolResolution};
 use stream::RunStream;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -64,28 +70,36 @@ async fn start(
     let requests = input
         .user_messages
         .iter()
-        .map(|(id, text)| SendRequest::new(id.as_str(), text.as_str(), None, cfg.max_text_chars))
+        .map(|(id, text)| {
+            SendRequest::new(id.as_str(), text.as_str(), None, cfg.max_text_chars)?
+                .with_tools(input.tools.clone())
+        })
         .collect::<Result<Vec<_>, _>>()?;
-    if requests.is_empty() {
+    let answers = !input.tool_results.is_empty() || !input.resume.is_empty();
+    if requests.is_empty() && !answers {
         return Err(HubError::BadRequest(
             "`messages` holds no user message to answer".into(),
         ));
     }
     let created = hub.open_session(&caller, &input.thread_id).await?;
     // Subscribed before anything is sent, so no event of the new runs can be missed.
-    let (outbox, rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
-    let (sub, pending, late_error) = match hub
+    let (outbox, mut rx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
+    let (sub, pending, late_error, resolved) = match hub
         .subscribe(&caller, &input.thread_id, outbox, None, None)
         .await
     {
         Ok(sub) => {
+            let resolved = match answer_calls(hub, &caller, &input, &mut rx).await {
+                Ok(resolved) => resolved,
+                Err(e) => return Err(e),
+            };
             let (pending, late_error) = send_all(hub, &caller, &input.thread_id, requests).await;
-            (Some(sub), pending, late_error)
+            (Some(sub), pending, late_error, resolved)
         }
-        Err(e) => (None, Vec::new(), Some(e)),
+        Err(e) => (None, Vec::new(), Some(e), Resolved::None),
     };
     let sub = match sub {
-        Some(sub) if !pending.is_empty() => sub,
+        Some(sub) if !pending.is_empty() || resolved != Resolved::None => sub,
         _ => {
             if created {
                 // Nothing was stored in it: a refused first request leaves no empty thread.
@@ -109,6 +123,7 @@ async fn start(
         rx,
         _sub: sub,
         pending,
+        awaiting_continuation: resolved == Resolved::All,
         late_error,
     };
     Ok(stream::respond(run, &s.signals, cfg.heartbeat()))
@@ -131,4 +146,69 @@ async fn send_all(
         }
     }
     (runs, None)
+}
+
+/// What a request's answers did to the calls the thread waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolved {
+    /// It answered none of them (or the thread waited for none).
+    None,
+    /// It answered some; the others still wait, so no run continues yet.
+    Some,
+    /// It answered every waiting call: a run continues.
+    All,
+}
+
+/// Resolve the calls the thread waits for with the request's `role: "tool"` messages (client
+/// calls) and `resume` entries (approvals). Tool messages for calls already resolved are
+/// history: left alone. The waiting calls are read from the subscription's snapshot.
+async fn answer_calls(
+    hub: &Hub,
+    caller: &Caller,
+    input: &input::RunInput,
+    rx: &mut OutboxReceiver,
+) -> Result<Resolved, HubError> {
+    if input.tool_results.is_empty() && input.resume.is_empty() {
+        return Ok(Resolved::None);
+    }
+    let waiting = loop {
+        match rx.recv().await {
+            Some(Outbound::Snapshot(snap)) => break snap.pending_tool_calls.clone(),
+            Some(_) => continue,
+            None => return Err(HubError::Unavailable("the session went away".into())),
+        }
+    };
+    let mut answered = 0;
+    for item in &waiting {
+        let Some(call) = &item.call else { continue };
+        let how = match item.status {
+            ItemStatus::Pending => input
+                .tool_results
+                .iter()
+                .find(|(id, _)| id == &call.call_id)
+                .map(|(_, output)| ToolResolution::Result {
+                    output: output.clone(),
+                    is_error: false,
+                }),
+            ItemStatus::AwaitingApproval => input
+                .resume
+                .iter()
+                .find(|r| r.interrupt_id == call.call_id)
+                .map(|r| ToolResolution::Approval {
+                    approved: r.approved,
+                    arguments: r.arguments.clone(),
+                }),
+            _ => None,
+        };
+        let Some(how) = how else { continue };
+        // An approval's ack comes once the approved call has run; a denial's at once.
+        hub.resolve_tool(caller, &input.thread_id, &call.call_id, how)
+            .await?;
+        answered += 1;
+    }
+    Ok(match answered {
+        0 => Resolved::None,
+        n if n == waiting.len() => Resolved::All,
+        _ => Resolved::Some,
+    })
 }

@@ -17,9 +17,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{AguiEvent, Outcome, KEEP_ALIVE};
+use super::events::{AguiEvent, Interrupt, Outcome, KEEP_ALIVE};
 use super::input::RunInput;
-use crate::domain::now_ms;
+use crate::domain::{now_ms, Executor, Item, ItemStatus};
 use crate::error::HubError;
 use crate::session::event::{Event, EventBody};
 use crate::session::{Caller, Hub, Outbound, OutboxReceiver, Subscription};
@@ -40,6 +40,9 @@ pub(super) struct RunStream {
     pub(super) _sub: Subscription,
     /// The hub runs this request started, in start order; removed as they end.
     pub(super) pending: Vec<String>,
+    /// The request resolved the calls a run waited for: the run that continues it is this
+    /// request's too (the first `run.started` with `continues`).
+    pub(super) awaiting_continuation: bool,
     /// A later message of the request was refused after earlier ones started runs.
     pub(super) late_error: Option<HubError>,
 }
@@ -50,6 +53,10 @@ struct Ending {
     /// The first failure: `(code, message)`.
     failed: Option<(String, String)>,
     cancelled: bool,
+    /// Client calls the last run ended waiting for.
+    pending_calls: Vec<String>,
+    /// Server calls the last run ended waiting on a person's approval.
+    approvals: Vec<String>,
 }
 
 /// Why the writer stopped.
@@ -95,6 +102,8 @@ struct Out {
     tx: mpsc::Sender<Bytes>,
     /// The assistant message being streamed (its `TEXT_MESSAGE_START` was sent, not its end).
     open: Option<String>,
+    /// The tool calls started and not ended: `(item id, call id)`.
+    calls: Vec<(String, String)>,
 }
 
 impl Out {
@@ -131,11 +140,53 @@ impl Out {
         }
     }
 
-    /// End the stream with `RUN_ERROR`, after closing the open message (the client's
-    /// verifier wants every message closed when a run ends).
+    /// `TOOL_CALL_START` for a tool item, closing the open text message first.
+    async fn call_start(&mut self, item: &Item, timestamp: i64) -> bool {
+        let Some(call) = &item.call else { return true };
+        if !self.end(None, timestamp).await {
+            return false;
+        }
+        self.calls.push((item.id.clone(), call.call_id.clone()));
+        self.event(AguiEvent::ToolCallStart {
+            tool_call_id: &call.call_id,
+            tool_call_name: &call.name,
+            parent_message_id: &call.parent_id,
+            timestamp,
+        })
+        .await
+    }
+
+    /// The call id of the started, not ended, tool item `item_id`.
+    fn open_call(&self, item_id: &str) -> Option<String> {
+        self.calls
+            .iter()
+            .find(|(i, _)| i == item_id)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// `TOOL_CALL_END` for every started call (all of them for `None`).
+    async fn call_end(&mut self, item_id: Option<&str>, timestamp: i64) -> bool {
+        let (ended, kept) = std::mem::take(&mut self.calls)
+            .into_iter()
+            .partition(|(i, _)| item_id.is_none_or(|id| id == i));
+        self.calls = kept;
+        for (_, call_id) in ended {
+            let end = AguiEvent::ToolCallEnd {
+                tool_call_id: &call_id,
+                timestamp,
+            };
+            if !self.event(end).await {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// End the stream with `RUN_ERROR`, after closing the open message and calls (the
+    /// client's verifier wants every message and call closed when a run ends).
     async fn error(&mut self, code: &str, message: &str) -> Stop {
         let timestamp = now_ms();
-        if self.end(None, timestamp).await {
+        if self.end(None, timestamp).await && self.call_end(None, timestamp).await {
             self.event(AguiEvent::RunError {
                 message,
                 code,
@@ -156,7 +207,12 @@ impl RunStream {
     ) {
         let gauge = self.hub.metrics().connection_gauge("agui");
         gauge.inc();
-        let stop = self.pump(Out { tx, open: None }, close, keep_alive).await;
+        let out = Out {
+            tx,
+            open: None,
+            calls: Vec::new(),
+        };
+        let stop = self.pump(out, close, keep_alive).await;
         let session = self.input.thread_id.clone();
         if stop == Stop::ClientGone {
             for run_id in std::mem::take(&mut self.pending) {
@@ -191,7 +247,7 @@ impl RunStream {
         let mut ending = Ending::default();
         let idle = tokio::time::sleep(keep_alive);
         tokio::pin!(idle);
-        while !self.pending.is_empty() {
+        while !self.pending.is_empty() || self.awaiting_continuation {
             if self.rx.overflowed() {
                 // Events were lost: the runs go on in the hub, but this stream cannot tell them.
                 let message = "this stream fell behind the session; the reply stays in the thread";
@@ -247,7 +303,27 @@ impl RunStream {
         if ending.cancelled && !self.input.v1 {
             return out.error("cancelled", "the run was cancelled").await;
         }
-        let outcome = ending.cancelled.then_some(Outcome::Cancelled);
+        let outcome = if !self.input.v1 {
+            None
+        } else if ending.cancelled {
+            Some(Outcome::Cancelled)
+        } else if !ending.approvals.is_empty() {
+            let interrupts = ending.approvals.iter().map(|id| Interrupt {
+                id: id.clone(),
+                reason: "tool_call",
+                message: "this tool call waits for approval".into(),
+                tool_call_id: id.clone(),
+            });
+            Some(Outcome::Interrupt {
+                interrupts: interrupts.collect(),
+            })
+        } else if !ending.pending_calls.is_empty() {
+            Some(Outcome::Success {
+                pending_tool_call_ids: ending.pending_calls.clone(),
+            })
+        } else {
+            None
+        };
         let timestamp = now_ms();
         out.event(AguiEvent::RunFinished {
             thread_id: &thread_id,
@@ -264,12 +340,48 @@ impl RunStream {
         let Some(run_id) = ev.body.run_id() else {
             return true;
         };
+        if let EventBody::RunStarted {
+            continues: Some(_), ..
+        } = &ev.body
+        {
+            if std::mem::take(&mut self.awaiting_continuation) {
+                self.pending.push(run_id.to_owned());
+            }
+        }
         if !self.pending.iter().any(|r| r == run_id) {
             return true;
         }
         let timestamp = ev.ts;
         let ended = match &ev.body {
             EventBody::RunStarted { item_id, .. } => return out.start(item_id, timestamp).await,
+            // A later model turn (after server tools ran): its own assistant message.
+            EventBody::ItemStarted { item, .. } => {
+                return out.end(None, timestamp).await && out.start(&item.id, timestamp).await
+            }
+            EventBody::ItemCompleted { item, .. } => {
+                return out.end(Some(&item.id), timestamp).await
+            }
+            EventBody::ToolStarted { item, .. } => return out.call_start(item, timestamp).await,
+            EventBody::ToolDelta {
+                item_id, arguments, ..
+            } if !arguments.is_empty() => {
+                let Some(call_id) = out.open_call(item_id) else {
+                    return true;
+                };
+                return out
+                    .event(AguiEvent::ToolCallArgs {
+                        tool_call_id: &call_id,
+                        delta: arguments,
+                        timestamp,
+                    })
+                    .await;
+            }
+            EventBody::ToolCalled { item, .. } => {
+                return called(item, ending, out, timestamp).await
+            }
+            EventBody::ToolResult { item, .. } => {
+                return result(item, ending, out, timestamp).await
+            }
             // The verifier needs an open message; empty deltas carry nothing.
             EventBody::RunDelta { item_id, text, .. }
                 if out.open.as_deref() == Some(item_id) && !text.is_empty() =>
@@ -282,7 +394,21 @@ impl RunStream {
                     })
                     .await;
             }
-            EventBody::RunCompleted { item, .. } => Some(item.id.as_str()),
+            EventBody::RunCompleted {
+                item,
+                pending_tool_calls,
+                ..
+            } => {
+                // What the run waits for: approvals are told as interrupts, the rest are the
+                // client's calls.
+                ending.pending_calls = pending_tool_calls
+                    .iter()
+                    .filter(|c| !ending.approvals.contains(c))
+                    .cloned()
+                    .collect();
+                ending.approvals.retain(|c| pending_tool_calls.contains(c));
+                Some(item.id.as_str())
+            }
             EventBody::RunCancelled { item, .. } => {
                 ending.cancelled = true;
                 // A queued run has no item; `None` would close whatever message is open.
@@ -298,6 +424,52 @@ impl RunStream {
         };
         let Some(item_id) = ended else { return true };
         self.pending.retain(|r| r != run_id);
-        out.end(Some(item_id), timestamp).await
+        out.end(Some(item_id), timestamp).await && out.call_end(None, timestamp).await
     }
+}
+
+/// `tool.called`: the call's arguments are complete. A call never announced by `tool.started`
+/// is opened whole; one awaiting approval is remembered for the run's interrupt.
+async fn called(item: &Item, ending: &mut Ending, out: &mut Out, timestamp: i64) -> bool {
+    let Some(call) = &item.call else { return true };
+    if out.open_call(&item.id).is_none() {
+        if !out.call_start(item, timestamp).await {
+            return false;
+        }
+        if !call.arguments.is_empty() {
+            let args = AguiEvent::ToolCallArgs {
+                tool_call_id: &call.call_id,
+                delta: &call.arguments,
+                timestamp,
+            };
+            if !out.event(args).await {
+                return false;
+            }
+        }
+    }
+    if item.status == ItemStatus::AwaitingApproval {
+        ending.approvals.push(call.call_id.clone());
+    }
+    out.call_end(Some(&item.id), timestamp).await
+}
+
+/// `tool.result`: a server tool's output becomes `TOOL_CALL_RESULT`; a client's own result
+/// is already in its messages.
+async fn result(item: &Item, ending: &mut Ending, out: &mut Out, timestamp: i64) -> bool {
+    let Some(call) = &item.call else { return true };
+    ending.approvals.retain(|c| c != &call.call_id);
+    if !out.call_end(Some(&item.id), timestamp).await {
+        return false;
+    }
+    if call.executor == Executor::Client {
+        return true;
+    }
+    out.event(AguiEvent::ToolCallResult {
+        message_id: &item.id,
+        tool_call_id: &call.call_id,
+        content: call.output.as_deref().unwrap_or_default(),
+        role: "tool",
+        timestamp,
+    })
+    .await
 }
