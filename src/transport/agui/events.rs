@@ -5,8 +5,9 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-/// How a run ended, as `RUN_FINISHED.outcome`. Sent only to 1.0 clients: 0.0.59 rejects
-/// `cancelled` and `pendingToolCallIds` (success is the default when the field is absent).
+/// How a run ended, as `RUN_FINISHED.outcome`. 0.0.59 rejects `cancelled` and
+/// `pendingToolCallIds` (success is the default when the field is absent), so those go only
+/// to 1.0 clients; both lines know `interrupt`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(
     tag = "type",
@@ -25,7 +26,8 @@ pub(super) enum Outcome {
     Cancelled,
 }
 
-/// One approval the run waits for; its `id` is the call's id, answered by `resume`.
+/// One approval the run waits for; its `id` is the call's id, answered by a `resume` entry
+/// whose payload follows `response_schema`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct Interrupt {
@@ -33,6 +35,7 @@ pub(super) struct Interrupt {
     pub(super) reason: &'static str,
     pub(super) message: String,
     pub(super) tool_call_id: String,
+    pub(super) response_schema: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -133,6 +136,33 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&e.frame()).contains("\"outcome\":{\"type\":\"cancelled\"}")
         );
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: Some(Outcome::Success {
+                pending_tool_call_ids: vec!["c1".into()],
+            }),
+            timestamp: 5,
+        };
+        assert!(String::from_utf8_lossy(&e.frame())
+            .contains("\"outcome\":{\"type\":\"success\",\"pendingToolCallIds\":[\"c1\"]}"));
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: Some(Outcome::Interrupt {
+                interrupts: vec![Interrupt {
+                    id: "c2".into(),
+                    reason: "tool_call",
+                    message: "m".into(),
+                    tool_call_id: "c2".into(),
+                    response_schema: serde_json::json!({"type": "object"}),
+                }],
+            }),
+            timestamp: 5,
+        };
+        assert!(String::from_utf8_lossy(&e.frame()).contains(
+            "\"outcome\":{\"type\":\"interrupt\",\"interrupts\":[{\"id\":\"c2\",\"reason\":\"tool_call\",\"message\":\"m\",\"toolCallId\":\"c2\",\"responseSchema\":{\"type\":\"object\"}}]}"
+        ));
         let e = AguiEvent::TextMessageContent {
             message_id: "m",
             delta: "a\r\nb",

@@ -24,19 +24,41 @@ pub(super) struct RunInput {
     pub(super) user_messages: Vec<(String, String)>,
     /// `tools`: the run's client tools, sent with its user message.
     pub(super) tools: Vec<ToolSpec>,
-    /// Every `role: "tool"` message, in order: `(toolCallId, content)`.
-    pub(super) tool_results: Vec<(String, String)>,
-    /// `resume` (1.0): answers to the interrupts the previous run ended with.
+    /// Every `role: "tool"` message, in order: a client tool's result, or history.
+    pub(super) tool_results: Vec<ToolMessage>,
+    /// `resume`: answers to the interrupts (approvals) the previous run ended with.
     pub(super) resume: Vec<Resume>,
+}
+
+impl RunInput {
+    /// Whether the request answers tool calls (tool messages or `resume` entries).
+    pub(super) fn answers_calls(&self) -> bool {
+        !self.tool_results.is_empty() || !self.resume.is_empty()
+    }
+}
+
+/// One `role: "tool"` message: the result of the call `toolCallId`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct ToolMessage {
+    /// Its place in `messages`, for errors.
+    pub(super) index: usize,
+    pub(super) call_id: String,
+    /// `content` (text parts joined), or `error` when the content is empty.
+    pub(super) output: String,
+    /// The message carried `error`: the tool failed.
+    pub(super) is_error: bool,
 }
 
 /// One `resume` entry: an interrupt (the hub names them after the call) and its answer.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Resume {
+    /// Its place in `resume`, for errors.
+    pub(super) index: usize,
     pub(super) interrupt_id: String,
-    /// `status: "resolved"` without `payload.approved: false`.
+    /// `status: "resolved"` with `payload.approved: true`; `"cancelled"` or `approved: false`
+    /// deny the call.
     pub(super) approved: bool,
-    /// `payload.arguments`, replacing the model's (JSON text, or an object serialised).
+    /// `payload.arguments`, replacing the model's (an object, or the JSON text of one).
     pub(super) arguments: Option<String>,
 }
 
@@ -112,7 +134,7 @@ fn user_text(content: Option<&Value>, at: &str) -> Result<String, HubError> {
 enum Brought {
     Nothing,
     User(String, String),
-    ToolResult(String, String),
+    ToolResult(ToolMessage),
 }
 
 /// Check one message's shape; returns what the hub takes from it.
@@ -138,7 +160,23 @@ fn message(v: &Value, i: usize) -> Result<Brought, HubError> {
         }
         "tool" => {
             let call_id = id_field(m, "toolCallId", &at, MAX_ID)?;
-            return Ok(Brought::ToolResult(call_id, user_text(content, &at)?));
+            let content = user_text(content, &at)?;
+            let error = match m.get("error") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(e)) => Some(e.clone()),
+                Some(_) => return Err(bad(format!("`{at}error` must be a string"))),
+            };
+            let is_error = error.is_some();
+            let output = match error {
+                Some(e) if content.is_empty() => e,
+                _ => content,
+            };
+            return Ok(Brought::ToolResult(ToolMessage {
+                index: i,
+                call_id,
+                output,
+                is_error,
+            }));
         }
         // Other roles (activity, newer ones) are not the hub's business: accepted and ignored.
         _ => {}
@@ -177,46 +215,58 @@ fn tools(m: &Map<String, Value>) -> Result<Vec<ToolSpec>, HubError> {
     Ok(out)
 }
 
-/// `resume` (1.0 clients): `[{interruptId, status: "resolved"|"cancelled", payload?}]`.
+/// `resume`: `[{interruptId, status: "resolved"|"cancelled", payload?}]`. An approval is
+/// answered by `status: "resolved"` with `payload: {approved: bool, arguments?}`; `cancelled`
+/// denies it.
 fn resume(m: &Map<String, Value>) -> Result<Vec<Resume>, HubError> {
     let list = match m.get("resume") {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(list)) => list,
         Some(_) => return Err(bad("`resume` must be an array")),
     };
-    let mut out = Vec::with_capacity(list.len());
+    let mut out: Vec<Resume> = Vec::with_capacity(list.len());
     for (i, r) in list.iter().enumerate() {
         let at = format!("resume[{i}].");
         let Value::Object(r) = r else {
             return Err(bad(format!("`resume[{i}]` must be an object")));
         };
         let interrupt_id = id_field(r, "interruptId", &at, MAX_ID)?;
-        let resolved = match r.get("status").and_then(Value::as_str) {
-            Some("resolved") => true,
+        if out.iter().any(|o| o.interrupt_id == interrupt_id) {
+            return Err(bad(format!("`{at}interruptId` answers an interrupt twice")));
+        }
+        let payload = r.get("payload").filter(|p| !p.is_null());
+        let approved = match r.get("status").and_then(Value::as_str) {
             Some("cancelled") => false,
+            Some("resolved") => match payload.and_then(|p| p.get("approved")) {
+                Some(Value::Bool(b)) => *b,
+                _ => {
+                    return Err(bad(format!(
+                        "`{at}payload.approved` must be a boolean: true approves the tool call, false denies it"
+                    )))
+                }
+            },
             _ => {
                 return Err(bad(format!(
                     "`{at}status` must be \"resolved\" or \"cancelled\""
                 )))
             }
         };
-        let payload = r.get("payload");
-        let approved = resolved
-            && payload
-                .and_then(|p| p.get("approved"))
-                .and_then(Value::as_bool)
-                != Some(false);
         let arguments = match payload.and_then(|p| p.get("arguments")) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
             Some(v @ Value::Object(_)) => Some(v.to_string()),
+            Some(Value::String(s))
+                if serde_json::from_str::<Value>(s).is_ok_and(|v| v.is_object()) =>
+            {
+                Some(s.clone())
+            }
             Some(_) => {
                 return Err(bad(format!(
-                    "`{at}payload.arguments` must be an object or JSON text"
+                    "`{at}payload.arguments` must be an object or the JSON text of one"
                 )))
             }
         };
         out.push(Resume {
+            index: i,
             interrupt_id,
             approved,
             arguments,
@@ -258,7 +308,17 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         }
         match user {
             Brought::User(id, text) => user_messages.push((id, text)),
-            Brought::ToolResult(call, output) => tool_results.push((call, output)),
+            Brought::ToolResult(t) => {
+                if tool_results
+                    .iter()
+                    .any(|o: &ToolMessage| o.call_id == t.call_id)
+                {
+                    return Err(bad(format!(
+                        "`messages[{i}].toolCallId` answers a tool call an earlier message answered"
+                    )));
+                }
+                tool_results.push(t)
+            }
             Brought::Nothing => {}
         }
     }
@@ -274,108 +334,4 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn err(v: Value) -> String {
-        match parse(v.to_string().as_bytes()) {
-            Err(HubError::BadRequest(m)) => m,
-            other => panic!("expected bad_request for {v}, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn accepts_both_client_shapes_and_collects_user_text() {
-        let input = parse(
-            json!({
-                "threadId": "t-1", "runId": "r-1", "protocolVersion": "1.0", "state": null,
-                "messages": [
-                    {"id": "s", "role": "system", "content": "be brief"},
-                    {"id": "u1", "role": "user", "content": "hello"},
-                    {"id": "a1", "role": "assistant", "content": "hi", "toolCalls": []},
-                    {"id": "u2", "role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-                    {"id": "x", "role": "activity", "activityType": "plan", "content": {}},
-                    {"id": "t", "role": "tool", "toolCallId": "c1", "content": "42"}
-                ],
-                "extraField": true
-            })
-            .to_string()
-            .as_bytes(),
-        )
-        .expect("valid");
-        assert_eq!(input.thread_id, "t-1");
-        assert!(input.v1);
-        assert_eq!(
-            input.user_messages,
-            vec![("u1".into(), "hello".into()), ("u2".into(), "a\nb".into())]
-        );
-        let old = parse(br#"{"threadId":"t","runId":"r","messages":[],"tools":[],"context":[]}"#)
-            .expect("0.0.59 shape");
-        assert!(!old.v1);
-    }
-
-    #[test]
-    fn refuses_bad_shapes_with_a_clear_message() {
-        assert!(
-            matches!(parse(b"{not json"), Err(HubError::BadRequest(m)) if m.starts_with("malformed JSON"))
-        );
-        assert!(err(json!([])).contains("JSON object"));
-        assert_eq!(
-            err(json!({"runId": "r", "messages": []})),
-            "missing `threadId`"
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "messages": []})),
-            "missing `runId`"
-        );
-        assert_eq!(
-            err(json!({"threadId": 7, "runId": "r", "messages": []})),
-            "`threadId` must be a string"
-        );
-        assert!(
-            err(json!({"threadId": "a/b", "runId": "r", "messages": []}))
-                .contains("letters, digits")
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "runId": "r"})),
-            "missing `messages`"
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "runId": "r", "messages": {}})),
-            "`messages` must be an array"
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "runId": "r", "messages": [1]})),
-            "`messages[0]` must be an object"
-        );
-        assert_eq!(
-            err(
-                json!({"threadId": "t", "runId": "r", "messages": [{"role": "user", "content": "x"}]})
-            ),
-            "missing `messages[0].id`"
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "runId": "r", "messages": [{"id": "m", "content": "x"}]})),
-            "missing `messages[0].role`"
-        );
-        assert_eq!(
-            err(
-                json!({"threadId": "t", "runId": "r", "messages": [{"id": "m", "role": "user", "content": 5}]})
-            ),
-            "`messages[0].content` must be a string or an array of content parts"
-        );
-        assert!(err(json!({"threadId": "t", "runId": "r", "messages": [{"id": "m", "role": "user", "content": [{"type": "image", "source": {}}]}]}))
-            .contains("only text content"));
-        assert_eq!(
-            err(
-                json!({"threadId": "t", "runId": "r", "messages": [{"id": "m", "role": "tool", "content": "x"}]})
-            ),
-            "missing `messages[0].toolCallId`"
-        );
-        assert_eq!(
-            err(json!({"threadId": "t", "runId": "r", "messages": [], "tools": {}})),
-            "`tools` must be an array"
-        );
-    }
-}
+mod tests;
