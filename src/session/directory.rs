@@ -1,6 +1,6 @@
 //! The sessions a user has, as the store knows them, for requests that need no actor:
-//! creating a session, opening one by a client-chosen id (AG-UI threads), listing, existence
-//! and stored feedback.
+//! creating a session, opening one by a client-chosen id (AG-UI threads), listing, existence,
+//! stored feedback and known tool calls.
 
 use std::sync::Arc;
 
@@ -138,6 +138,20 @@ impl Directory {
             return Err(HubError::session_not_found());
         }
         Ok(self.store.feedback(id, item_id)?)
+    }
+
+    /// Whether the session `id` ever had the tool call `call_id` (every call is recorded once
+    /// its arguments are complete).
+    pub(crate) fn has_call(
+        &self,
+        caller: &Caller,
+        id: &str,
+        call_id: &str,
+    ) -> Result<bool, HubError> {
+        if !self.exists(caller, id)? {
+            return Err(HubError::session_not_found());
+        }
+        Ok(self.store.get_call(id, call_id)?.is_some())
     }
 
     /// Record a clean shutdown, make it durable and close the store.

@@ -17,11 +17,11 @@ use super::outbox::Outbox;
 use super::outbox::Subscriber;
 use super::registry::Registry;
 use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
-use super::state::Resolve as ToolResolution;
+use super::state::{Resolve as ToolResolution, ToolPolicy};
 use super::subscription::Subscription;
 use crate::agent::Agent;
 use crate::config::Config;
-use crate::domain::Position;
+use crate::domain::{Position, ToolSpec};
 use crate::error::HubError;
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -146,6 +146,23 @@ impl Hub {
         item_id: &str,
     ) -> Result<Option<String>, HubError> {
         self.directory.feedback(caller, id, item_id)
+    }
+
+    /// Whether the session `id` ever had the tool call `call_id` (waiting, resolved or run):
+    /// AG-UI tells a tool message of its history from one naming a call that never was.
+    pub fn has_tool_call(
+        &self,
+        caller: &Caller,
+        id: &str,
+        call_id: &str,
+    ) -> Result<bool, HubError> {
+        self.directory.has_call(caller, id, call_id)
+    }
+
+    /// Refuse client tools that take a server tool's name, as a send would: AG-UI checks a
+    /// request's tools before its answers change anything.
+    pub fn check_client_tools(&self, client_tools: &[ToolSpec]) -> Result<(), HubError> {
+        self.registry.shared().tools.refuse_shadowing(client_tools)
     }
 
     pub async fn get_session(&self, caller: &Caller, id: &str) -> Result<SessionInfo, HubError> {

@@ -3,8 +3,10 @@
 //
 // Usage: node driver.mjs --url http://127.0.0.1:PORT --client 1.0.0|0.0.59
 //                        [--deltas 12] [--scenario NAME]...
-// Scenarios: normal, failure, abort, cancelled, multi (default: all). The hub must run the
-// scripted agent with `--scripted-deltas` equal to --deltas, so the driver can predict every reply.
+// Scenarios: normal, failure, abort, cancelled, multi (the default set), and tools (a frontend
+// tool's round trip) and approval (an interrupt answered by `resume`: needs the test MCP server
+// as `py` with `--tool-approval py__echo`). The hub must run the scripted agent with
+// `--scripted-deltas` equal to --deltas, so the driver can predict every reply.
 // Prints one `ok`/`not ok` line per scenario, then `VERDICT ACCEPTED` (exit 0) or
 // `VERDICT REJECTED` (exit 1).
 
@@ -65,12 +67,24 @@ class Findings {
 }
 
 /** One runAgent call with a fresh user message; records what the client saw. */
-async function turn(agent, text, { abortOnFirstContent = false, onFirstContent = null } = {}) {
+async function turn(agent, text, opts = {}) {
   const messageId = randomUUID();
-  const runId = randomUUID();
   agent.addMessage({ id: messageId, role: "user", content: text });
-  const seen = { messageId, runId, text, events: [], failed: null, rejected: null, aborted: false };
+  const seen = await run(agent, opts);
+  return { ...seen, messageId, text };
+}
+
+/**
+ * One runAgent call on the agent's messages as they are (`params`: tools, resume); records
+ * what the client saw, `finished` being what onRunFinishedEvent was told.
+ */
+async function run(agent, { abortOnFirstContent = false, onFirstContent = null, params = {} } = {}) {
+  const runId = randomUUID();
+  const seen = { runId, events: [], failed: null, rejected: null, aborted: false, finished: null };
   const subscriber = {
+    onRunFinishedEvent({ outcome, pendingToolCallIds, interrupts }) {
+      seen.finished = { outcome, pendingToolCallIds, interrupts };
+    },
     onEvent({ event }) {
       seen.events.push(event);
     },
@@ -88,7 +102,7 @@ async function turn(agent, text, { abortOnFirstContent = false, onFirstContent =
     },
   };
   try {
-    await agent.runAgent({ runId }, subscriber);
+    await agent.runAgent({ runId, ...params }, subscriber);
   } catch (err) {
     seen.rejected = err;
   }
@@ -157,6 +171,61 @@ async function checkStored(f, agent, expectStatus) {
     f.equal(item.status, want, `item ${i} status`);
   });
   return stored;
+}
+
+/** The client tool the `tools` scenario declares. */
+const PAGE_TOOL = {
+  name: "get_page",
+  description: "The page the user is looking at",
+  parameters: { type: "object", properties: { detail: { type: "boolean" } } },
+};
+/** The test MCP server's echo tool, gated by `--tool-approval`. */
+const GATED_TOOL = "py__echo";
+
+/**
+ * Checks for a run that ends with one tool call waiting: an (empty) assistant message, the call
+ * parented to it with the arguments the scripted agent wrote, and no result. Returns the call as
+ * the client holds it.
+ */
+function checkCallEnded(f, agent, seen, name, args) {
+  f.check(!seen.rejected, `runAgent rejected: ${seen.rejected}`);
+  f.check(!seen.failed, `onRunFailed: ${seen.failed}`);
+  f.check(
+    /^RUN_STARTED TEXT_MESSAGE_START TEXT_MESSAGE_END TOOL_CALL_START( TOOL_CALL_ARGS)+ TOOL_CALL_END RUN_FINISHED$/.test(types(seen)),
+    `event sequence: ${types(seen)}`,
+  );
+  checkRunIdentity(f, agent, seen);
+  const message = seen.events.find((e) => e.type === "TEXT_MESSAGE_START");
+  const start = seen.events.find((e) => e.type === "TOOL_CALL_START");
+  f.equal(start?.toolCallName, name, "TOOL_CALL_START.toolCallName");
+  f.equal(start?.parentMessageId, message?.messageId, "TOOL_CALL_START.parentMessageId");
+  const streamedArgs = seen.events.filter((e) => e.type === "TOOL_CALL_ARGS").map((e) => e.delta).join("");
+  f.equal(streamedArgs, args, "TOOL_CALL_ARGS deltas");
+  const local = agent.messages.find((m) => m.id === message?.messageId);
+  f.equal(local?.role, "assistant", "client-side call message role");
+  const call = local?.toolCalls?.[0];
+  f.equal(local?.toolCalls?.length, 1, "client-side tool calls");
+  f.equal(call?.id, start?.toolCallId, "client-side call id");
+  f.equal(call?.function?.name, name, "client-side call name");
+  f.equal(call?.function?.arguments, args, "client-side call arguments");
+  return call;
+}
+
+/** Checks for a run that streams one reply containing `quote` and finishes with nothing waiting. */
+function checkReply(f, agent, seen, quote) {
+  f.check(!seen.rejected, `runAgent rejected: ${seen.rejected}`);
+  f.check(!seen.failed, `onRunFailed: ${seen.failed}`);
+  f.check(
+    /TEXT_MESSAGE_START( TEXT_MESSAGE_CONTENT)+ TEXT_MESSAGE_END RUN_FINISHED$/.test(types(seen)),
+    `event sequence: ${types(seen)}`,
+  );
+  checkRunIdentity(f, agent, seen);
+  f.equal(seen.events.at(-1)?.outcome, undefined, "RUN_FINISHED.outcome");
+  const text = streamedText(seen);
+  f.check(text.includes(quote), `the continuation ${JSON.stringify(text)} does not quote ${JSON.stringify(quote)}`);
+  const start = seen.events.find((e) => e.type === "TEXT_MESSAGE_START");
+  const local = agent.messages.find((m) => m.id === start?.messageId);
+  f.equal(local?.content, text, "client-side reply text");
 }
 
 const scenarios = {
@@ -253,9 +322,74 @@ const scenarios = {
     f.equal(agent.messages.length, 6, "client-side message count");
     await checkStored(f, agent, {});
   },
+
+  // A frontend tool: the run ends with the call, the application runs it and sends its result
+  // as a tool message, and the next run (no new user message) is the continuation quoting it.
+  async tools(f) {
+    const agent = new HttpAgent({ url: `${base}/agui` });
+    const tools = [PAGE_TOOL];
+    const first = await turn(agent, `/tool ${PAGE_TOOL.name} {"detail": true}`, { params: { tools } });
+    const call = checkCallEnded(f, agent, first, PAGE_TOOL.name, '{"detail": true}');
+    if (opts.client === "1.0.0") {
+      f.equal(JSON.stringify(first.events.at(-1)?.outcome), JSON.stringify({ type: "success", pendingToolCallIds: [call?.id] }), "RUN_FINISHED.outcome");
+      f.equal(JSON.stringify(first.finished?.pendingToolCallIds), JSON.stringify([call?.id]), "onRunFinishedEvent pendingToolCallIds");
+    } else {
+      f.equal(first.events.at(-1)?.outcome, undefined, "RUN_FINISHED.outcome (0.0.59 knows no pendingToolCallIds)");
+    }
+    // What an application answers: the calls in its messages that have no tool message yet.
+    const answered = new Set(agent.messages.filter((m) => m.role === "tool").map((m) => m.toolCallId));
+    const unanswered = agent.messages.flatMap((m) => m.toolCalls ?? []).filter((c) => !answered.has(c.id));
+    f.equal(unanswered.map((c) => c.id).join(), call?.id, "calls left to the application");
+
+    const output = JSON.stringify({ title: "Pricing", url: "/pricing" });
+    agent.addMessage({ id: randomUUID(), role: "tool", toolCallId: call?.id, content: output });
+    const second = await run(agent, { params: { tools } });
+    checkReply(f, agent, second, `Tool ${PAGE_TOOL.name} returned: ${output}`);
+    const stored = await items(agent.threadId);
+    f.equal(stored.map((i) => `${i.role}:${i.status}`).join(" "), "user:complete assistant:complete tool:complete assistant:complete", "stored items");
+    f.equal(stored[2]?.call_id, call?.id, "stored call id");
+    f.equal(stored[2]?.output, output, "stored tool output");
+    f.equal(stored[2]?.parent_id, stored[1]?.id, "the call's assistant item");
+    f.equal(stored[3]?.text, streamedText(second), "stored continuation text");
+  },
+
+  // A server tool that waits for approval: the run ends with an interrupt naming the call, and
+  // the next run answers it with `resume`: the approved call runs with the approver's arguments,
+  // its result streams as TOOL_CALL_RESULT, and the continuation quotes it.
+  async approval(f) {
+    const agent = new HttpAgent({ url: `${base}/agui` });
+    const first = await turn(agent, `/tool ${GATED_TOOL} {"text": "ship it"}`);
+    const call = checkCallEnded(f, agent, first, GATED_TOOL, '{"text": "ship it"}');
+    const outcome = first.events.at(-1)?.outcome;
+    f.equal(outcome?.type, "interrupt", "RUN_FINISHED.outcome.type");
+    const interrupt = outcome?.interrupts?.[0];
+    f.equal(outcome?.interrupts?.length, 1, "interrupt count");
+    f.equal(interrupt?.reason, "tool_call", "interrupt reason");
+    f.equal(interrupt?.toolCallId, call?.id, "interrupt toolCallId");
+    f.equal(agent.pendingInterrupts.map((i) => i.id).join(), interrupt?.id, "the client's pending interrupts");
+
+    // The client refuses, by itself, a next run that leaves the interrupt unanswered.
+    const unanswered = await turn(agent, "ignore the question");
+    f.check(/pending interrupt/.test(String(unanswered.rejected)), `unanswered interrupt: ${unanswered.rejected}`);
+    agent.setMessages(agent.messages.slice(0, -1));
+
+    const resume = [{ interruptId: interrupt?.id, status: "resolved", payload: { approved: true, arguments: { text: "shipped" } } }];
+    const second = await run(agent, { params: { resume } });
+    f.check(/^RUN_STARTED TOOL_CALL_RESULT TEXT_MESSAGE_START/.test(types(second)), `event sequence: ${types(second)}`);
+    const result = second.events.find((e) => e.type === "TOOL_CALL_RESULT");
+    f.equal(result?.toolCallId, call?.id, "TOOL_CALL_RESULT.toolCallId");
+    f.equal(result?.content, "shipped", "the approver's arguments ran");
+    checkReply(f, agent, second, `Tool ${GATED_TOOL} returned: shipped`);
+    f.equal(agent.pendingInterrupts.length, 0, "pending interrupts after the resume");
+    const local = agent.messages.find((m) => m.role === "tool" && m.toolCallId === call?.id);
+    f.equal(local?.content, "shipped", "client-side tool message");
+    const stored = await items(agent.threadId);
+    f.equal(stored.map((i) => `${i.role}:${i.status}`).join(" "), "user:complete assistant:complete tool:complete assistant:complete", "stored items");
+    f.equal(stored[2]?.arguments, '{"text":"shipped"}', "stored arguments");
+  },
 };
 
-const wanted = opts.scenario ?? Object.keys(scenarios);
+const wanted = opts.scenario ?? ["normal", "failure", "abort", "cancelled", "multi"];
 let failures = 0;
 for (const name of wanted) {
   const scenario = scenarios[name];

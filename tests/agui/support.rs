@@ -275,3 +275,8 @@ pub(crate) async fn run_driver(
         text,
     )
 }
+
+/// A `RunAgentInput.tools` entry: the client tool `name`.
+pub(crate) fn client_tool(name: &str) -> Value {
+    json!({"name": name, "description": "a client tool", "parameters": {"type": "object"}})
+}

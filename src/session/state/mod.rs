@@ -32,6 +32,7 @@ pub(crate) use send::Accepted;
 use super::event::{Ack, Event, EventBody, ToolAck};
 use crate::config::{BusyPolicy, Config};
 use crate::domain::{new_epoch, now_ms, Item, ToolCall, ToolSpec};
+use crate::error::HubError;
 use crate::store::{SessionRecord, WriteBatch};
 
 /// The limits and defaults the rules need, taken from the config once.
@@ -115,6 +116,17 @@ pub(crate) enum Effect {
 pub(crate) trait ToolPolicy {
     fn is_server_tool(&self, name: &str) -> bool;
     fn needs_approval(&self, name: &str) -> bool;
+
+    /// Client tools must not shadow the hub's server tools: the error for the first that does.
+    fn refuse_shadowing(&self, client_tools: &[ToolSpec]) -> Result<(), HubError> {
+        match client_tools.iter().find(|t| self.is_server_tool(&t.name)) {
+            Some(t) => Err(HubError::BadRequest(format!(
+                "client tool `{}` has the name of a server tool",
+                t.name
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A run waiting for the active one to end.
@@ -316,11 +328,9 @@ impl SessionState {
         }
     }
 
-    fn refuse_if_stopping(&self) -> Result<(), crate::error::HubError> {
+    fn refuse_if_stopping(&self) -> Result<(), HubError> {
         if self.stopping {
-            return Err(crate::error::HubError::Unavailable(
-                "the hub is shutting down".into(),
-            ));
+            return Err(HubError::Unavailable("the hub is shutting down".into()));
         }
         Ok(())
     }

@@ -57,12 +57,7 @@ impl SessionState {
         admit: impl FnOnce() -> Result<(), HubError>,
     ) -> Result<Accepted, HubError> {
         self.refuse_if_stopping()?;
-        if let Some(t) = req.tools().iter().find(|t| tools.is_server_tool(&t.name)) {
-            return Err(HubError::BadRequest(format!(
-                "client tool `{}` has the name of a server tool",
-                t.name
-            )));
-        }
+        tools.refuse_shadowing(req.tools())?;
         if let Some(orig) = existing {
             if orig.text != req.text() {
                 return Err(HubError::BadRequest(

@@ -5,12 +5,37 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-/// How a run ended, as `RUN_FINISHED.outcome`. Only `cancelled` is ever sent, and only to 1.0
-/// clients: 0.0.59 rejects it (success is the default when the field is absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// How a run ended, as `RUN_FINISHED.outcome`. 0.0.59 rejects `cancelled` and
+/// `pendingToolCallIds` (success is the default when the field is absent), so those go only
+/// to 1.0 clients; both lines know `interrupt`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    rename_all_fields = "camelCase"
+)]
 pub(super) enum Outcome {
+    /// The run ended with client tool calls waiting for the client's results.
+    Success {
+        pending_tool_call_ids: Vec<String>,
+    },
+    /// The run ended with server tool calls waiting for a person's approval.
+    Interrupt {
+        interrupts: Vec<Interrupt>,
+    },
     Cancelled,
+}
+
+/// One approval the run waits for; its `id` is the call's id, answered by a `resume` entry
+/// whose payload follows `response_schema`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Interrupt {
+    pub(super) id: String,
+    pub(super) reason: &'static str,
+    pub(super) message: String,
+    pub(super) tool_call_id: String,
+    pub(super) response_schema: serde_json::Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -51,6 +76,29 @@ pub(super) enum AguiEvent<'a> {
         message_id: &'a str,
         timestamp: i64,
     },
+    ToolCallStart {
+        tool_call_id: &'a str,
+        tool_call_name: &'a str,
+        parent_message_id: &'a str,
+        timestamp: i64,
+    },
+    ToolCallArgs {
+        tool_call_id: &'a str,
+        delta: &'a str,
+        timestamp: i64,
+    },
+    ToolCallEnd {
+        tool_call_id: &'a str,
+        timestamp: i64,
+    },
+    /// A server tool's result (a client's own results are already in its messages).
+    ToolCallResult {
+        message_id: &'a str,
+        tool_call_id: &'a str,
+        content: &'a str,
+        role: &'static str,
+        timestamp: i64,
+    },
 }
 
 impl AguiEvent<'_> {
@@ -88,6 +136,33 @@ mod tests {
         assert!(
             String::from_utf8_lossy(&e.frame()).contains("\"outcome\":{\"type\":\"cancelled\"}")
         );
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: Some(Outcome::Success {
+                pending_tool_call_ids: vec!["c1".into()],
+            }),
+            timestamp: 5,
+        };
+        assert!(String::from_utf8_lossy(&e.frame())
+            .contains("\"outcome\":{\"type\":\"success\",\"pendingToolCallIds\":[\"c1\"]}"));
+        let e = AguiEvent::RunFinished {
+            thread_id: "t",
+            run_id: "r",
+            outcome: Some(Outcome::Interrupt {
+                interrupts: vec![Interrupt {
+                    id: "c2".into(),
+                    reason: "tool_call",
+                    message: "m".into(),
+                    tool_call_id: "c2".into(),
+                    response_schema: serde_json::json!({"type": "object"}),
+                }],
+            }),
+            timestamp: 5,
+        };
+        assert!(String::from_utf8_lossy(&e.frame()).contains(
+            "\"outcome\":{\"type\":\"interrupt\",\"interrupts\":[{\"id\":\"c2\",\"reason\":\"tool_call\",\"message\":\"m\",\"toolCallId\":\"c2\",\"responseSchema\":{\"type\":\"object\"}}]}"
+        ));
         let e = AguiEvent::TextMessageContent {
             message_id: "m",
             delta: "a\r\nb",

@@ -1,9 +1,11 @@
-//! The streaming half of `POST /agui`: the hub runs a request started, rendered as one AG-UI
-//! run (`RUN_STARTED`, a text message per hub run, then `RUN_FINISHED` or `RUN_ERROR`).
+//! The streaming half of `POST /agui`: the hub runs a request started (and the run that
+//! continues the tool calls it answered), rendered as one AG-UI run: `RUN_STARTED`, the runs'
+//! messages and tool calls (`render`), then `RUN_FINISHED` (its outcome says what waits) or
+//! `RUN_ERROR`.
 //!
 //! A writer task owns the session subscription and feeds the HTTP body through a small
 //! channel. AG-UI's abort is a closed fetch: when the body is dropped before the runs ended,
-//! the task cancels the runs it started, so the hub stores the partial reply as `cancelled`.
+//! the task cancels the runs it streams, so the hub stores the partial reply as `cancelled`.
 //! Comment keep-alives while the model is silent make a gone client show up as a failed write.
 
 use std::convert::Infallible;
@@ -17,11 +19,12 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
-use super::events::{AguiEvent, Outcome, KEEP_ALIVE};
+use super::events::{AguiEvent, KEEP_ALIVE};
 use super::input::RunInput;
+use super::render::{Out, Tracker};
 use crate::domain::now_ms;
 use crate::error::HubError;
-use crate::session::event::{Event, EventBody};
+use crate::session::event::EventBody;
 use crate::session::{Caller, Hub, Outbound, OutboxReceiver, Subscription};
 use crate::transport::{event_stream, Signals};
 
@@ -38,18 +41,10 @@ pub(super) struct RunStream {
     pub(super) rx: OutboxReceiver,
     /// Held while the runs stream; dropped (ending the subscription) when the stream ends.
     pub(super) _sub: Subscription,
-    /// The hub runs this request started, in start order; removed as they end.
-    pub(super) pending: Vec<String>,
+    /// The request's runs, and what they leave waiting.
+    pub(super) track: Tracker,
     /// A later message of the request was refused after earlier ones started runs.
     pub(super) late_error: Option<HubError>,
-}
-
-/// How the request's runs ended, for the closing event.
-#[derive(Default)]
-struct Ending {
-    /// The first failure: `(code, message)`.
-    failed: Option<(String, String)>,
-    cancelled: bool,
 }
 
 /// Why the writer stopped.
@@ -89,64 +84,6 @@ fn sse_response(body: Body) -> Response {
     event_stream("text/event-stream", body)
 }
 
-/// The body side: frames go out in order; `false` from a write means the client is gone.
-struct Out {
-    /// The HTTP body holds the receiver; it is closed when the client goes away.
-    tx: mpsc::Sender<Bytes>,
-    /// The assistant message being streamed (its `TEXT_MESSAGE_START` was sent, not its end).
-    open: Option<String>,
-}
-
-impl Out {
-    async fn send(&self, frame: Bytes) -> bool {
-        self.tx.send(frame).await.is_ok()
-    }
-
-    async fn event(&self, event: AguiEvent<'_>) -> bool {
-        self.send(event.frame()).await
-    }
-
-    async fn start(&mut self, message_id: &str, timestamp: i64) -> bool {
-        self.open = Some(message_id.to_owned());
-        let role = "assistant";
-        self.event(AguiEvent::TextMessageStart {
-            message_id,
-            role,
-            timestamp,
-        })
-        .await
-    }
-
-    /// Close the open message if it is `message_id` (any open one for `None`).
-    async fn end(&mut self, message_id: Option<&str>, timestamp: i64) -> bool {
-        match self.open.take_if(|m| message_id.is_none_or(|id| id == m)) {
-            Some(message_id) => {
-                self.event(AguiEvent::TextMessageEnd {
-                    message_id: &message_id,
-                    timestamp,
-                })
-                .await
-            }
-            None => true,
-        }
-    }
-
-    /// End the stream with `RUN_ERROR`, after closing the open message (the client's
-    /// verifier wants every message closed when a run ends).
-    async fn error(&mut self, code: &str, message: &str) -> Stop {
-        let timestamp = now_ms();
-        if self.end(None, timestamp).await {
-            self.event(AguiEvent::RunError {
-                message,
-                code,
-                timestamp,
-            })
-            .await;
-        }
-        Stop::Finished
-    }
-}
-
 impl RunStream {
     async fn drive(
         mut self,
@@ -156,10 +93,10 @@ impl RunStream {
     ) {
         let gauge = self.hub.metrics().connection_gauge("agui");
         gauge.inc();
-        let stop = self.pump(Out { tx, open: None }, close, keep_alive).await;
+        let stop = self.pump(Out::new(tx), close, keep_alive).await;
         let session = self.input.thread_id.clone();
         if stop == Stop::ClientGone {
-            for run_id in std::mem::take(&mut self.pending) {
+            for run_id in std::mem::take(&mut self.track.pending) {
                 match self
                     .hub
                     .cancel(&self.caller, &session, Some(run_id.clone()))
@@ -188,14 +125,14 @@ impl RunStream {
         if !out.event(started).await {
             return Stop::ClientGone;
         }
-        let mut ending = Ending::default();
         let idle = tokio::time::sleep(keep_alive);
         tokio::pin!(idle);
-        while !self.pending.is_empty() {
+        while self.track.streaming() {
             if self.rx.overflowed() {
                 // Events were lost: the runs go on in the hub, but this stream cannot tell them.
                 let message = "this stream fell behind the session; the reply stays in the thread";
-                return out.error("unavailable", message).await;
+                out.error("unavailable", message).await;
+                return Stop::Finished;
             }
             let next = tokio::select! {
                 // Queued events first: at shutdown the runs' ends are already queued.
@@ -216,26 +153,32 @@ impl RunStream {
                 Some(_) => continue,
                 // Shutdown, or the session dropped this subscriber.
                 None if close.is_cancelled() => {
-                    return out.error("unavailable", "the hub is shutting down").await
+                    out.error("unavailable", "the hub is shutting down").await;
+                    return Stop::Finished;
                 }
                 None => {
-                    return out
-                        .error(
-                            "unavailable",
-                            "the session stopped streaming to this request",
-                        )
-                        .await
+                    let message = "the session stopped streaming to this request";
+                    out.error("unavailable", message).await;
+                    return Stop::Finished;
                 }
             };
             if let EventBody::SessionDeleted {} = ev.body {
-                return out.error("not_found", "the thread was deleted").await;
+                out.error("not_found", "the thread was deleted").await;
+                return Stop::Finished;
             }
-            if !self.render(&ev, &mut ending, &mut out).await {
+            if !self.track.render(&ev, &mut out).await {
                 return Stop::ClientGone;
             }
             idle.as_mut()
                 .reset(tokio::time::Instant::now() + keep_alive);
         }
+        self.finish(&mut out, &thread_id, &run_id).await;
+        Stop::Finished
+    }
+
+    /// The closing event, once the request's runs ended.
+    async fn finish(&self, out: &mut Out, thread_id: &str, run_id: &str) {
+        let ending = &self.track.ending;
         if let Some((code, message)) = &ending.failed {
             return out.error(code, message).await;
         }
@@ -247,57 +190,12 @@ impl RunStream {
         if ending.cancelled && !self.input.v1 {
             return out.error("cancelled", "the run was cancelled").await;
         }
-        let outcome = ending.cancelled.then_some(Outcome::Cancelled);
-        let timestamp = now_ms();
         out.event(AguiEvent::RunFinished {
-            thread_id: &thread_id,
-            run_id: &run_id,
-            outcome,
-            timestamp,
+            thread_id,
+            run_id,
+            outcome: ending.outcome(self.input.v1),
+            timestamp: now_ms(),
         })
         .await;
-        Stop::Finished
-    }
-
-    /// Render one hub event of this request's runs; false when the client is gone.
-    async fn render(&mut self, ev: &Event, ending: &mut Ending, out: &mut Out) -> bool {
-        let Some(run_id) = ev.body.run_id() else {
-            return true;
-        };
-        if !self.pending.iter().any(|r| r == run_id) {
-            return true;
-        }
-        let timestamp = ev.ts;
-        let ended = match &ev.body {
-            EventBody::RunStarted { item_id, .. } => return out.start(item_id, timestamp).await,
-            // The verifier needs an open message; empty deltas carry nothing.
-            EventBody::RunDelta { item_id, text, .. }
-                if out.open.as_deref() == Some(item_id) && !text.is_empty() =>
-            {
-                return out
-                    .event(AguiEvent::TextMessageContent {
-                        message_id: item_id,
-                        delta: text,
-                        timestamp,
-                    })
-                    .await;
-            }
-            EventBody::RunCompleted { item, .. } => Some(item.id.as_str()),
-            EventBody::RunCancelled { item, .. } => {
-                ending.cancelled = true;
-                // A queued run has no item; `None` would close whatever message is open.
-                Some(item.as_ref().map_or("", |i| i.id.as_str()))
-            }
-            EventBody::RunFailed { item, error, .. } => {
-                ending
-                    .failed
-                    .get_or_insert_with(|| (error.code.clone(), error.message.clone()));
-                Some(item.id.as_str())
-            }
-            _ => None,
-        };
-        let Some(item_id) = ended else { return true };
-        self.pending.retain(|r| r != run_id);
-        out.end(Some(item_id), timestamp).await
     }
 }
