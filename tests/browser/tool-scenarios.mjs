@@ -4,7 +4,9 @@
 //   agent calls it, the reply quotes its output, and a call made while no page was open is
 //   answered from the snapshot of the page that opens next (WebSocket, then SSE);
 // - tool-approval: a server tool that needs approval (an MCP tool, `--tool-approval`) is
-//   approved in one page and the other page sees the result and the reply; then a denial.
+//   approved in one page (on SSE) and the other (on the WebSocket) sees the result and the
+//   reply; then a denial from the WebSocket page; then both pages run one page_info call and
+//   the hub keeps one result, with no error shown.
 
 import { check, openPage, waitConnected, newChat, sendMessage, screenshot, checkConsole, WAIT_MS } from './harness.mjs';
 
@@ -115,10 +117,10 @@ export function toolScenarios({ base, artifacts, result }) {
       await waitConnected(one, 'ws');
       const id = await newChat(one);
       const two = await openPage(browser, 'two', errors);
-      await two.goto(`${base}/#s=${id}`);
-      await waitConnected(two, 'ws');
+      await two.goto(`${base}/?transport=sse#s=${id}`);
+      await waitConnected(two, 'sse');
 
-      // Approved in page two, the call page one made runs and both pages see its result.
+      // Approved in page two (over SSE), the call page one made runs and both pages see its result.
       const text = 'approved in the other tab';
       await sendMessage(one, `/tool py__echo {"text": "${text}"}`);
       const waiting = { name: 'py__echo', status: 'awaiting_approval' };
@@ -154,6 +156,31 @@ export function toolScenarios({ base, artifacts, result }) {
       const denied = await waitItem(two, 'the denied call', (i, c) => i.call_id === c, second.call_id);
       check(denied.output === undefined, `a denied call has no output: ${JSON.stringify(denied)}`);
       await screenshot(two, artifacts, '9-tool-denied');
+
+      // Both pages offer page_info and both run the call: the first result wins, the other
+      // page's answer is a duplicate or superseded, and neither shows an error.
+      for (const p of [one, two]) {
+        await p.evaluate(() => {
+          window.__toolRuns = [];
+          window.sessionhub.hub.on('tool', (run) => window.__toolRuns.push(run));
+        });
+      }
+      await sendMessage(one, '/tool page_info {}');
+      const info = await waitItem(two, 'page_info to complete', toolCall, { name: 'page_info', status: 'complete' });
+      for (const p of [one, two]) await checkReply(p, 'after both pages ran page_info', toolReply('page_info', info.output));
+      const runs = [];
+      for (const p of [one, two]) {
+        await p.waitForFunction(() => window.__toolRuns.length === 1);
+        runs.push(...(await p.evaluate(() => window.__toolRuns)));
+      }
+      const outcomes = runs.map((r) => r.outcome).sort();
+      check(
+        outcomes.includes('sent') && (outcomes.includes('duplicate') || outcomes.includes('superseded')),
+        `one page's result was taken, the other's was not: ${JSON.stringify(runs)}`,
+      );
+      check(runs.find((r) => r.outcome === 'sent').output === info.output, 'the stored output is the sent one');
+      for (const p of [one, two]) check((await p.locator('.toast').count()) === 0, 'no page shows an error');
+      result.bothRan = outcomes;
       checkConsole(errors);
     },
   };
