@@ -1,5 +1,5 @@
 // TypeScript declarations for hub.js, the sessionhub browser client (copy this file next to
-// the five hub*.js files; `import { HubClient } from './hub.js'` then picks it up).
+// the six hub*.js files; `import { HubClient } from './hub.js'` then picks it up).
 // The wire objects follow PROTOCOL.md; `/openapi.json` describes the REST side.
 // Kept true by tests/typescript_decls.rs: an example app that uses every export type-checks
 // against this file (tsc --strict), and every export, method and field of the running module
