@@ -2,14 +2,16 @@
 //! `playwright-core`) against the real hub, PROTOCOL 1.1: the page's own client tool
 //! `page_info` answers the scripted agent's call and the reply quotes it, over the WebSocket
 //! and over SSE, also for a call found in a snapshot; and a server tool of a real MCP server
-//! (tests/mcp/server.py, under `--tool-approval`) approved in one page runs and resolves the
-//! call in the other, then a denial. Scenarios: tests/browser/tool-scenarios.mjs.
+//! (tests/mcp/server.py, under `--tool-approval`) approved in one page (on SSE) runs and
+//! resolves the call in the other (on the WebSocket), then a denial, then two pages that both
+//! run one client call (the hub keeps one result, neither page shows an error). Scenarios:
+//! tests/browser/tool-scenarios.mjs.
 
-#[path = "browser/runner.rs"]
-mod runner;
 #[allow(dead_code)]
 #[path = "mcp/harness.rs"]
 mod harness;
+#[path = "browser/runner.rs"]
+mod runner;
 mod support;
 
 use std::path::Path;
@@ -50,7 +52,10 @@ async fn browser_the_pages_own_tool_runs_over_sse_too() {
     runner::require_setup();
     let hub = TestHub::start_with(serve_this_page).await;
     let r = run("tool-page-sse", &hub).await;
-    assert!(r["sse"]["lateOutput"].as_u64().is_some_and(|n| n > 0), "{r}");
+    assert!(
+        r["sse"]["lateOutput"].as_u64().is_some_and(|n| n > 0),
+        "{r}"
+    );
     hub.stop().await;
 }
 
