@@ -2,12 +2,9 @@
 // every `send`; their calls run when the hub says they wait for this client, and the results
 // (and approvals) go back with retries over reconnects, like sends.
 
-import { HubError } from './hub-rest.js';
+import { HubError, RETRYABLE } from './hub-rest.js';
 
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Failures a reconnect may fix; anything else is the hub's final answer. */
-const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network', 'timeout']);
 
 /**
  * What one HubClient holds for tools. `client` is the HubClient: its transport, its `emit`,
@@ -163,7 +160,12 @@ export class ToolBox {
     } catch (err) {
       if (this.outbox.get(k) !== p) return;
       p.inFlight = false;
-      if (RETRYABLE.has(err.code) && !client.closed) return; // flushed again once live
+      if (RETRYABLE.has(err.code) && !client.closed) {
+        // Flushed again once live. An SSE stream can look healthy while POSTs fail: reconnect,
+        // as a failed send does.
+        if (client.transport === 'sse' && client.state === 'connected') client.scheduleReconnect(err.message);
+        return;
+      }
       this.outbox.delete(k);
       p.reject(err);
     }

@@ -8,7 +8,7 @@
 // reconnects with exponential backoff and jitter. Client tools registered with it are offered
 // with every send and run when the hub says a call waits for them (hub-tools.js).
 
-import { HubError, HubRest } from './hub-rest.js';
+import { HubError, HubRest, RETRYABLE } from './hub-rest.js';
 import { openSseStream } from './hub-sse.js';
 import { ToolBox } from './hub-tools.js';
 import { WsLink } from './hub-ws.js';
@@ -18,9 +18,6 @@ export { SessionView } from './hub-view.js';
 
 /** Direct replies: never sequenced, never deduplicated by seq. */
 const DIRECT = new Set(['subscribed', 'unsubscribed', 'ack', 'error', 'pong', 'snapshot']);
-
-/** Failures worth retrying after a reconnect; anything else is the hub's final answer. */
-const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network', 'timeout']);
 
 /** A fresh id for `send`; the hub treats a repeat of it as the same message. */
 export function newClientMsgId() {
