@@ -24,7 +24,24 @@ const chat = new ChatList({
   jump: $('jump'),
   onCancelQueued: (runId) => cancel(runId),
   onLoadOlder: loadOlder,
+  onDecide: (item, approved) => decide(item, approved),
 });
+
+// The page's own client tool, offered with every message: the model (or `/tool page_info {}`
+// with the scripted agent) can ask what the user is looking at.
+hub.registerTool(
+  {
+    name: 'page_info',
+    description: "The page the user has open: its title, its URL and the user's local time and time zone.",
+    parameters: { type: 'object', properties: {}, additionalProperties: false },
+  },
+  () => ({
+    title: document.title,
+    url: location.href,
+    time: new Date().toString(),
+    timezone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+  }),
+);
 
 const sidebar = new Sidebar($('sessions'), {
   onOpen: (id) => {
@@ -227,6 +244,17 @@ $('composer').addEventListener('submit', (e) => {
 });
 
 $('stop').addEventListener('click', () => cancel(view?.activeRun));
+
+/** Approve or Deny clicked on a call awaiting approval; every tab then sees its tool.result. */
+async function decide(item, approved) {
+  if (!view) return;
+  try {
+    await hub.approveTool(view.id, item.call_id, approved);
+  } catch (err) {
+    // Decided already (in another tab) is not this tab's error: its tool.result says how.
+    if (err.code !== 'bad_request') toastError(err);
+  }
+}
 
 async function cancel(runId) {
   if (!view) return;

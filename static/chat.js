@@ -2,6 +2,7 @@
 // pinned to the newest text unless they scrolled up to read.
 
 import { renderMarkdown } from './markdown.js';
+import { paintTool, toolShell, toolSignature } from './tool-card.js';
 
 const STATUS_BADGE = {
   cancelled: ['stopped', 'Stopped'],
@@ -10,12 +11,15 @@ const STATUS_BADGE = {
 };
 
 export class ChatList {
-  constructor({ list, scroller, jump, onCancelQueued, onLoadOlder }) {
+  constructor({ list, scroller, jump, onCancelQueued, onLoadOlder, onDecide }) {
     this.list = list;
     this.scroller = scroller;
     this.jump = jump;
     this.onCancelQueued = onCancelQueued;
     this.onLoadOlder = onLoadOlder;
+    this.onDecide = onDecide;
+    /** call_id -> the approval this tab sent (true) or the denial (false), until the hub answers. */
+    this.deciding = new Map();
     this.nodes = new Map(); // item key -> { node, sig }
     this.dirty = new Set();
     this.frame = 0;
@@ -126,6 +130,7 @@ export class ChatList {
   }
 
   paintItem(item) {
+    if (item.role === 'tool') return this.paintToolItem(item);
     const queuedRun = item.role === 'user' ? this.view.queuedRunFor(item.id) : null;
     const sig = `${item.status}|${item.text.length}|${queuedRun}|${item.error?.message}|${this.online}`;
     let entry = this.nodes.get(item.id);
@@ -139,11 +144,40 @@ export class ChatList {
     node.dataset.status = item.status;
     node.classList.toggle('streaming', item.status === 'streaming');
     node.classList.toggle('pending', item.status === 'sending');
+    // A model turn that only called tools has no text: its calls say everything.
+    node.hidden = item.role === 'assistant' && item.status === 'complete' && !item.text;
     const body = node.querySelector('.msg-body');
     if (item.role === 'assistant') body.replaceChildren(renderMarkdown(item.text));
     else body.textContent = item.text;
     this.paintFoot(node.querySelector('.msg-foot'), item, queuedRun);
     return node;
+  }
+
+  paintToolItem(item) {
+    if (item.status !== 'awaiting_approval') this.deciding.delete(item.call_id);
+    const deciding = this.deciding.get(item.call_id);
+    const sig = toolSignature(item, deciding);
+    let entry = this.nodes.get(item.id);
+    if (entry && entry.sig === sig) return entry.node;
+    if (!entry) {
+      entry = { node: toolShell(item), sig: '' };
+      this.nodes.set(item.id, entry);
+    }
+    entry.sig = sig;
+    paintTool(entry.node, item, deciding, (it, approved) => this.decide(it, approved));
+    return entry.node;
+  }
+
+  /** Approve or deny from this tab: the buttons wait until the hub answers, then the event repaints. */
+  decide(item, approved) {
+    const callId = item.call_id;
+    this.deciding.set(callId, approved);
+    this.paintToolItem(item);
+    Promise.resolve(this.onDecide(item, approved)).finally(() => {
+      this.deciding.delete(callId);
+      const current = this.view?.items.find((i) => i.call_id === callId);
+      if (current) this.paintToolItem(current);
+    });
   }
 
   shell(item) {

@@ -1,5 +1,8 @@
 // REST helpers and the error type shared by hub.js and its transports.
 
+/** Failures worth retrying after a reconnect; anything else is the hub's final answer. */
+export const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network', 'timeout']);
+
 /** An error answered by the hub (`code` is the stable protocol code) or by the network. */
 export class HubError extends Error {
   constructor(code, message, extra = {}) {

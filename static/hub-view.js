@@ -6,7 +6,10 @@ export class SessionView {
   constructor(id) {
     this.id = id;
     this.title = '';
-    /** Items in creation order: {id, role, text, status, run_id?, reply_to?, client_msg_id?}. */
+    /**
+     * Items in creation order: {id, role, text, status, run_id?, reply_to?, client_msg_id?};
+     * tool calls (`role: 'tool'`) add call_id, name, arguments, executor, output?, parent_id.
+     */
     this.items = [];
     this.byId = new Map();
     /** Runs waiting for the active one, in start order: {run_id, reply_to}. */
@@ -26,7 +29,12 @@ export class SessionView {
 
   /** The streaming assistant item, if any. */
   get activeItem() {
-    return this.items.find((i) => i.run_id === this.activeRun && i.status === 'streaming') || null;
+    return this.items.find((i) => i.run_id === this.activeRun && i.role !== 'tool' && i.status === 'streaming') || null;
+  }
+
+  /** Tool calls waiting for a client's result or a person's approval. */
+  get waitingCalls() {
+    return this.items.filter((i) => i.role === 'tool' && (i.status === 'pending' || i.status === 'awaiting_approval'));
   }
 
   /** Whether the user message `itemId` waits behind another run. */
@@ -92,6 +100,19 @@ export class SessionView {
       case 'run.cancelled':
       case 'run.failed':
         return this.applyEnd(frame);
+      case 'item.started':
+      case 'item.completed':
+      case 'tool.started':
+      case 'tool.called':
+      case 'tool.result':
+        // Whole items (a later model turn's assistant item, or a tool call at each step).
+        return { kind: 'item', item: this.upsert({ ...frame.item, run_id: frame.run_id }) };
+      case 'tool.delta': {
+        let item = this.byId.get(frame.item_id);
+        if (!item) item = this.upsert({ id: frame.item_id, role: 'tool', text: '', arguments: '', status: 'streaming' });
+        item.arguments = (item.arguments || '') + frame.arguments;
+        return { kind: 'delta', item };
+      }
       case 'session.updated':
         this.title = frame.title || '';
         return { kind: 'meta' };
@@ -115,6 +136,8 @@ export class SessionView {
     this.items = [];
     this.byId = new Map();
     for (const item of snap.items || []) this.upsert(item);
+    // Waiting calls are not among the finished items: each goes after its turn's items.
+    for (const call of snap.pending_tool_calls || []) this.insertAfterTurn(call);
     this.activeRun = null;
     if (snap.active_run) {
       const run = snap.active_run;
@@ -154,6 +177,22 @@ export class SessionView {
     this.items.push(item);
     this.byId.set(item.id, item);
     return item;
+  }
+
+  /** Adds a tool item after its parent assistant item and that turn's other calls. */
+  insertAfterTurn(call) {
+    if (this.byId.has(call.id)) {
+      this.upsert(call);
+      return;
+    }
+    let at = -1;
+    this.items.forEach((i, n) => {
+      if (i.id === call.parent_id || (call.parent_id && i.parent_id === call.parent_id)) at = n;
+    });
+    const item = { ...call };
+    if (at < 0) this.items.push(item);
+    else this.items.splice(at + 1, 0, item);
+    this.byId.set(item.id, item);
   }
 
   /** Older items fetched with GET /v1/sessions/{id}/items go before the current ones. */

@@ -1,5 +1,5 @@
 // TypeScript declarations for hub.js, the sessionhub browser client (copy this file next to
-// the five hub*.js files; `import { HubClient } from './hub.js'` then picks it up).
+// the six hub*.js files; `import { HubClient } from './hub.js'` then picks it up).
 // The wire objects follow PROTOCOL.md; `/openapi.json` describes the REST side.
 // Kept true by tests/typescript_decls.rs: an example app that uses every export type-checks
 // against this file (tsc --strict), and every export, method and field of the running module
@@ -41,7 +41,33 @@ export interface Position {
   seq: number;
 }
 
-export type ItemStatus = 'complete' | 'streaming' | 'cancelled' | 'failed' | 'interrupted';
+/**
+ * `running`, `pending`, `awaiting_approval` and `denied` are tool call statuses (PROTOCOL 1.1):
+ * a server tool executing, a client call waiting for a front end's result, a server call
+ * waiting for a person, and a call a person denied.
+ */
+export type ItemStatus =
+  | 'complete'
+  | 'streaming'
+  | 'cancelled'
+  | 'failed'
+  | 'interrupted'
+  | 'running'
+  | 'pending'
+  | 'awaiting_approval'
+  | 'denied';
+
+/** Who runs a tool: the hub (an MCP tool) or a front end. */
+export type ToolExecutor = 'server' | 'client';
+
+/** A client tool as offered with `send` (`send.tools`). */
+export interface ToolSpec {
+  /** `[A-Za-z0-9_-]{1,64}`. */
+  name: string;
+  description?: string;
+  /** A JSON Schema object for the arguments. */
+  parameters: Record<string, unknown>;
+}
 
 export interface Usage {
   prompt_tokens: number;
@@ -55,10 +81,10 @@ export interface RunError {
   retryable: boolean;
 }
 
-/** A user or assistant message, as listed and as carried by events. */
+/** A user or assistant message, or a tool call (`role: 'tool'`), as listed and as carried by events. */
 export interface Item {
   id: string;
-  role: 'user' | 'assistant' | (string & {});
+  role: 'user' | 'assistant' | 'tool' | (string & {});
   text: string;
   status: ItemStatus | (string & {});
   /** RFC 3339 UTC. */
@@ -69,6 +95,31 @@ export interface Item {
   finish_reason?: 'stop' | 'length';
   usage?: Usage;
   error_code?: string;
+  /** A user item's context (a JSON object given to the model, never shown as text). */
+  context?: Record<string, unknown>;
+  /** A user item's client tools: what its run and continuations may call. */
+  tools?: ToolSpec[];
+  /** Tool items: the assistant item of the model turn that made the call. */
+  parent_id?: string;
+  /** Tool items: the id `sendToolResult` and `approveTool` name. */
+  call_id?: string;
+  /** Tool items: the tool's name. */
+  name?: string;
+  /** Tool items: the JSON text of the arguments. */
+  arguments?: string;
+  executor?: ToolExecutor;
+  /** Tool items: the result, absent until there is one. */
+  output?: string;
+}
+
+/** A tool call: an `Item` whose tool fields are all there. */
+export interface ToolItem extends Item {
+  role: 'tool';
+  parent_id: string;
+  call_id: string;
+  name: string;
+  arguments: string;
+  executor: ToolExecutor;
 }
 
 export interface SessionInfo {
@@ -102,6 +153,17 @@ export interface Ack {
   run_id?: string;
 }
 
+/** A tool result or approval stored: the position of the call's `tool.result` event. */
+export interface ToolAck {
+  type: 'ack';
+  session: string;
+  call_id: string;
+  epoch: string;
+  seq: number;
+  /** True when this call was already resolved the same way: the first answer stands. */
+  duplicate: boolean;
+}
+
 export interface ActiveRun {
   run_id: string;
   item_id: string;
@@ -125,6 +187,8 @@ export interface Snapshot {
   has_more: boolean;
   active_run: ActiveRun | null;
   queued: QueuedRun[];
+  /** Tool calls waiting for a client's result or an approval (not among `items`). */
+  pending_tool_calls?: ToolItem[];
 }
 
 /** What every sequenced event carries. */
@@ -150,6 +214,8 @@ export interface RunStartedEvent extends EventBase {
   run_id: string;
   item_id: string;
   reply_to: string;
+  /** A continuation run: the run whose tool calls were resolved. */
+  continues?: string;
 }
 export interface RunDeltaEvent extends EventBase {
   type: 'run.delta';
@@ -161,6 +227,8 @@ export interface RunCompletedEvent extends EventBase {
   type: 'run.completed';
   run_id: string;
   item: Item;
+  /** Call ids of this run still waiting for a client or an approval. */
+  pending_tool_calls?: string[];
 }
 export interface RunCancelledEvent extends EventBase {
   type: 'run.cancelled';
@@ -187,8 +255,45 @@ export interface ItemsRemovedEvent extends EventBase {
 export interface SessionDeletedEvent extends EventBase {
   type: 'session.deleted';
 }
+/** A later model turn's assistant item (the first is announced by `run.started`). */
+export interface ItemStartedEvent extends EventBase {
+  type: 'item.started';
+  run_id: string;
+  item: Item;
+}
+/** An assistant item that is not its run's last one ended. */
+export interface ItemCompletedEvent extends EventBase {
+  type: 'item.completed';
+  run_id: string;
+  item: Item;
+}
+/** The model started a tool call; its arguments follow as `tool.delta`. */
+export interface ToolStartedEvent extends EventBase {
+  type: 'tool.started';
+  run_id: string;
+  item: ToolItem;
+}
+export interface ToolDeltaEvent extends EventBase {
+  type: 'tool.delta';
+  run_id: string;
+  item_id: string;
+  /** The fragments concatenate to the call's `arguments`. */
+  arguments: string;
+}
+/** The call's arguments are complete; its status says what happens next. */
+export interface ToolCalledEvent extends EventBase {
+  type: 'tool.called';
+  run_id: string;
+  item: ToolItem;
+}
+/** The call's result, or its end (denied, cancelled, interrupted). */
+export interface ToolResultEvent extends EventBase {
+  type: 'tool.result';
+  run_id: string;
+  item: ToolItem;
+}
 
-/** The sequenced events of PROTOCOL.md version 1 (a newer hub may send more types). */
+/** The sequenced events of PROTOCOL.md versions 1 and 1.1 (a newer hub may send more types). */
 export type HubEvent =
   | MessageEvent
   | RunQueuedEvent
@@ -199,7 +304,13 @@ export type HubEvent =
   | RunFailedEvent
   | SessionUpdatedEvent
   | ItemsRemovedEvent
-  | SessionDeletedEvent;
+  | SessionDeletedEvent
+  | ItemStartedEvent
+  | ItemCompletedEvent
+  | ToolStartedEvent
+  | ToolDeltaEvent
+  | ToolCalledEvent
+  | ToolResultEvent;
 
 /** `state` listeners get this on every change. */
 export interface StateChange {
@@ -221,6 +332,37 @@ export interface Subscribed {
   head_seq?: number;
 }
 
+/** What a registered tool's handler is told about the call it runs. */
+export interface ToolCallInfo {
+  session: string;
+  callId: string;
+  name: string;
+  /** The arguments' JSON text, as the model wrote it. */
+  arguments: string;
+}
+
+/**
+ * Runs a registered client tool: `args` are the parsed arguments. A string is sent as the
+ * output as it is, anything else as JSON; a throw (or rejection) is sent as an error result.
+ */
+export type ToolHandler = (args: Record<string, unknown>, call: ToolCallInfo) => unknown;
+
+/** A registered tool ran for a call; `outcome` says what became of its result. */
+export interface ToolRun {
+  session: string;
+  callId: string;
+  name: string;
+  output: string;
+  isError: boolean;
+  /**
+   * `sent`: the hub took it; `duplicate`: it had this very result already; `superseded`: the
+   * call was resolved otherwise first (another tab's result won, or it was cancelled).
+   */
+  outcome: 'sent' | 'duplicate' | 'superseded';
+  ack?: ToolAck;
+  error?: HubError;
+}
+
 /** What each `on(type, listener)` listener receives. */
 export interface HubClientEvents {
   state: StateChange;
@@ -228,6 +370,7 @@ export interface HubClientEvents {
   snapshot: Snapshot;
   subscribed: Subscribed;
   ack: Ack;
+  tool: ToolRun;
   error: HubError;
 }
 
@@ -308,8 +451,32 @@ export class HubClient extends HubRest {
   unsubscribe(session: string): void;
   /** The last position applied for a session, to resume from later. */
   position(session: string): Position | null;
-  /** Resolves with the `ack` once the hub stored the message durably; retried over reconnects. */
-  send(session: string, text: string, options?: { onBusy?: BusyPolicy; clientMsgId?: string }): Promise<Ack>;
+  /**
+   * Resolves with the `ack` once the hub stored the message durably; retried over reconnects.
+   * The registered client tools go with it; `context` is given to the model, never shown.
+   */
+  send(
+    session: string,
+    text: string,
+    options?: { onBusy?: BusyPolicy; clientMsgId?: string; context?: Record<string, unknown> },
+  ): Promise<Ack>;
+  /**
+   * Registers a client tool, offered with every later `send`; its calls waiting for a client
+   * run `handler` and the result is sent by itself. Returns a function that unregisters it.
+   */
+  registerTool(spec: { name: string; description?: string; parameters?: Record<string, unknown> }, handler: ToolHandler): () => void;
+  /** Resolves a `pending` client call; resolves with the ack once the result is durable. */
+  sendToolResult(session: string, callId: string, output: string, options?: { isError?: boolean }): Promise<ToolAck>;
+  /**
+   * Approves or denies an `awaiting_approval` call (`arguments` replaces the model's). An
+   * approved call runs at the hub first: the ack comes once its result is durable.
+   */
+  approveTool(
+    session: string,
+    callId: string,
+    approved: boolean,
+    options?: { arguments?: string | Record<string, unknown> },
+  ): Promise<ToolAck>;
   /** Sends not acknowledged yet, for a UI that shows them as "sending". */
   pending(session: string): Array<{ clientMsgId: string; text: string }>;
   /** Cancels `runId` (or the active run); resolves once the hub accepted it. */
@@ -319,6 +486,7 @@ export class HubClient extends HubRest {
   private listeners;
   private subs;
   private pendingSends;
+  private toolbox;
   private attempt;
   private wsEverOpened;
   private closed;
@@ -382,6 +550,8 @@ export class SessionView {
   readonly streaming: boolean;
   /** The streaming assistant item, if any. */
   readonly activeItem: ViewItem | null;
+  /** Tool calls waiting for a client's result or a person's approval. */
+  readonly waitingCalls: ViewItem[];
   isQueued(itemId: string): boolean;
   queuedRunFor(itemId: string): string | null;
   addPending(clientMsgId: string, text: string): void;
@@ -394,6 +564,7 @@ export class SessionView {
   private applySnapshot;
   private applyEnd;
   private upsert;
+  private insertAfterTurn;
 }
 
 /** A fresh id for `send`; the hub treats a repeat of it as the same message. */

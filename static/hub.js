@@ -1,14 +1,16 @@
 // sessionhub browser client: dependency-free ES modules to copy into an app (this file plus
-// hub-ws.js, hub-sse.js, hub-rest.js and hub-view.js). See static/README.md for an example.
+// hub-ws.js, hub-sse.js, hub-rest.js, hub-view.js and hub-tools.js). See static/README.md.
 //
 // It keeps one logical connection to the hub over a WebSocket (`/v1/ws`) or, when WebSockets
 // are blocked or switched off, over the native SSE fallback (`/v1/sessions/{id}/events` plus
 // POSTs). Either way it resumes every subscribed session from the last (epoch, seq) it saw,
 // retries unacknowledged sends with the same `client_msg_id` (the hub deduplicates them), and
-// reconnects with exponential backoff and jitter.
+// reconnects with exponential backoff and jitter. Client tools registered with it are offered
+// with every send and run when the hub says a call waits for them (hub-tools.js).
 
-import { HubError, HubRest } from './hub-rest.js';
+import { HubError, HubRest, RETRYABLE } from './hub-rest.js';
 import { openSseStream } from './hub-sse.js';
+import { ToolBox } from './hub-tools.js';
 import { WsLink } from './hub-ws.js';
 
 export { HubError } from './hub-rest.js';
@@ -16,9 +18,6 @@ export { SessionView } from './hub-view.js';
 
 /** Direct replies: never sequenced, never deduplicated by seq. */
 const DIRECT = new Set(['subscribed', 'unsubscribed', 'ack', 'error', 'pong', 'snapshot']);
-
-/** Failures worth retrying after a reconnect; anything else is the hub's final answer. */
-const RETRYABLE = new Set(['unavailable', 'internal', 'rate_limited', 'network', 'timeout']);
 
 /** A fresh id for `send`; the hub treats a repeat of it as the same message. */
 export function newClientMsgId() {
@@ -54,8 +53,10 @@ export class HubClient extends HubRest {
     this.listeners = new Map();
     /** session id -> { since: {epoch, seq} | null, live: bool, stream: SSE handle | null } */
     this.subs = new Map();
-    /** client_msg_id -> { session, text, onBusy, resolve, reject, inFlight } */
+    /** client_msg_id -> { session, text, onBusy, tools, context, resolve, reject, inFlight } */
     this.pendingSends = new Map();
+    /** Registered client tools, and tool results and approvals waiting for their ack. */
+    this.toolbox = new ToolBox(this);
     this.state = 'idle'; // idle | connecting | connected | reconnecting | closed
     this.transport = null; // 'ws' | 'sse' once a connection is attempted
     this.fallback = false; // true when 'auto' had to use SSE
@@ -71,7 +72,7 @@ export class HubClient extends HubRest {
 
   // ---- events -------------------------------------------------------------------------------
 
-  /** Listen to 'state', 'event', 'snapshot', 'subscribed', 'ack', 'error'. Returns an unsubscribe. */
+  /** Listen to 'state', 'event', 'snapshot', 'subscribed', 'ack', 'tool', 'error'. Returns an unsubscribe. */
   on(type, fn) {
     if (!this.listeners.has(type)) this.listeners.set(type, new Set());
     this.listeners.get(type).add(fn);
@@ -120,6 +121,7 @@ export class HubClient extends HubRest {
     this.teardown();
     for (const p of this.pendingSends.values()) p.reject(new HubError('closed', 'client closed'));
     this.pendingSends.clear();
+    this.toolbox.drop(null, new HubError('closed', 'client closed'));
     this.setState('closed');
   }
 
@@ -134,6 +136,7 @@ export class HubClient extends HubRest {
       sub.live = false;
     }
     for (const p of this.pendingSends.values()) p.inFlight = false;
+    this.toolbox.reset();
   }
 
   scheduleReconnect(reason) {
@@ -331,6 +334,7 @@ export class HubClient extends HubRest {
         if (!sub) return;
         sub.since = { epoch: frame.epoch, seq: frame.seq };
         this.emit('snapshot', frame);
+        this.toolbox.onSnapshot(frame);
         return;
       }
       case 'ack':
@@ -362,8 +366,12 @@ export class HubClient extends HubRest {
       return;
     }
     sub.since = { epoch: ev.epoch, seq: ev.seq };
-    if (ev.type === 'session.deleted') this.subs.delete(ev.session);
+    if (ev.type === 'session.deleted') {
+      this.subs.delete(ev.session);
+      this.toolbox.drop(ev.session, new HubError('not_found', 'the session was deleted'));
+    }
     this.emit('event', ev);
+    this.toolbox.onEvent(ev);
     if (ev.type === 'run.cancelled') this.emit('_cancelled', ev);
   }
 
@@ -390,6 +398,7 @@ export class HubClient extends HubRest {
         p.reject(err);
       }
     }
+    this.toolbox.drop(session, err);
     err.session = session;
     this.emit('error', err);
   }
@@ -426,14 +435,43 @@ export class HubClient extends HubRest {
   /**
    * Sends a user message. Resolves with the `ack` once the hub has stored it durably. While
    * the connection is down the send waits and is retried, with the same `client_msg_id`,
-   * after the session is subscribed again.
+   * after the session is subscribed again. The registered client tools go with it
+   * (`send.tools`), as they are now: a retry offers the same ones. `context` (a JSON object)
+   * is given to the model with the message and never shown as text.
    */
-  send(session, text, { onBusy, clientMsgId = newClientMsgId() } = {}) {
+  send(session, text, { onBusy, clientMsgId = newClientMsgId(), context } = {}) {
     this.subscribe(session);
+    const tools = this.toolbox.specs();
     return new Promise((resolve, reject) => {
-      this.pendingSends.set(clientMsgId, { session, text, onBusy, resolve, reject, inFlight: false });
+      this.pendingSends.set(clientMsgId, { session, text, onBusy, tools, context, resolve, reject, inFlight: false });
       this.flushSends(session);
     });
+  }
+
+  // ---- client tools -------------------------------------------------------------------------
+
+  /**
+   * Registers a client tool: offered with every later `send`, and when the hub says one of its
+   * calls waits for a client (`tool.called` with status `pending`, or a snapshot's
+   * `pending_tool_calls`), `handler(args, call)` runs and its result goes back by itself (a
+   * string as is, anything else as JSON; a throw as an error result). Every tab that registered
+   * the tool runs it; the hub keeps the first result. Returns a function that unregisters it.
+   */
+  registerTool(spec, handler) {
+    return this.toolbox.register(spec, handler);
+  }
+
+  /** Resolves a `pending` client call; resolves with the hub's ack once the result is durable. */
+  sendToolResult(session, callId, output, { isError = false } = {}) {
+    return this.toolbox.result(session, callId, output, { isError });
+  }
+
+  /**
+   * Approves or denies an `awaiting_approval` call (`arguments` replaces the model's). An
+   * approved call runs at the hub first: the ack comes once its result is durable.
+   */
+  approveTool(session, callId, approved, { arguments: args } = {}) {
+    return this.toolbox.approval(session, callId, approved, { arguments: args });
   }
 
   /** Unacknowledged sends, for a UI that shows them as "sending". */
@@ -450,11 +488,14 @@ export class HubClient extends HubRest {
       p.inFlight = true;
       this.trySend(id, p);
     }
+    this.toolbox.flush(session);
   }
 
   async trySend(clientMsgId, p) {
     const body = { client_msg_id: clientMsgId, text: p.text };
     if (p.onBusy) body.on_busy = p.onBusy;
+    if (p.tools) body.tools = p.tools;
+    if (p.context) body.context = p.context;
     try {
       let ack;
       if (this.transport === 'ws') {

@@ -215,6 +215,8 @@ async fn copied_binary_prints_its_url_and_serves_the_page_with_every_file_it_loa
         "/hub-sse.js",
         "/hub-rest.js",
         "/hub-view.js",
+        "/hub-tools.js",
+        "/tool-card.js",
     ] {
         assert!(served.contains(f), "the page did not load {f}: {served:?}");
     }

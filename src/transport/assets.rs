@@ -180,6 +180,8 @@ mod tests {
             assert!(Embedded::get(f).is_some(), "{f} is not embedded");
         }
         assert!(Embedded::get("hub-view.js").is_some());
+        assert!(Embedded::get("hub-tools.js").is_some());
+        assert!(Embedded::get("tool-card.js").is_some());
     }
 
     #[test]

@@ -9,6 +9,7 @@ import {
   Failure, check, launch, expectedReply, openPage, waitConnected, newChat, sendMessage,
   assistantItems, waitReply, watchPrefix, prefixViolations, screenshot, checkConsole, WAIT_MS,
 } from './harness.mjs';
+import { toolScenarios } from './tool-scenarios.mjs';
 
 const [scenario, base, artifacts, deltasArg] = process.argv.slice(2);
 const DELTAS = Number(deltasArg);
@@ -334,6 +335,8 @@ const scenarios = {
     result.consoleErrors = checkConsole(errors);
   },
 };
+
+Object.assign(scenarios, toolScenarios({ base, artifacts, result }));
 
 function refused(text) {
   return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/.test(text);

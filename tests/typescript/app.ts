@@ -17,6 +17,9 @@ import {
   type Position,
   type Snapshot,
   type StateChange,
+  type ToolAck,
+  type ToolItem,
+  type ToolRun,
   type ViewChange,
   type ViewItem,
 } from '../../static/hub.js';
@@ -65,6 +68,16 @@ function describe(ev: HubEvent): string {
       return `${ev.item_ids.length} items removed`;
     case 'session.updated':
       return `renamed to ${ev.title ?? '(untitled)'}`;
+    case 'tool.delta':
+      return `${ev.item_id} arguments +${ev.arguments.length}`;
+    case 'tool.called':
+      return `${ev.item.name}(${ev.item.arguments}) by the ${ev.item.executor}: ${ev.item.status}`;
+    case 'tool.result':
+      return `${ev.item.call_id} ${ev.item.status}: ${ev.item.output ?? ''}`;
+    case 'run.completed':
+      return `${ev.run_id} done${ev.pending_tool_calls?.length ? `, ${ev.pending_tool_calls.length} calls waiting` : ''}`;
+    case 'run.started':
+      return ev.continues ? `${ev.run_id} continues ${ev.continues}` : ev.run_id;
     default:
       return ev.type;
   }
@@ -113,6 +126,34 @@ async function say(id: string, text: string): Promise<Ack> {
   }
 }
 
+/** A client tool of this app, and approvals for server tools, as a UI would wire them. */
+function tools(id: string): () => void {
+  const off = hub.registerTool(
+    { name: 'get_location', description: 'Where the user is', parameters: { type: 'object' } },
+    async (args, call) => ({ city: 'Paris', precise: args.precise === true, call: call.callId, session: call.session }),
+  );
+  hub.on('tool', (run: ToolRun) => {
+    if (run.outcome === 'superseded') console.debug(`${run.name}: another tab answered ${run.callId}`);
+    else console.debug(`${run.name} -> ${run.output}${run.isError ? ' (error)' : ''} at ${run.ack?.seq ?? '?'}`);
+  });
+  hub.on('snapshot', (snap) => {
+    const waiting: ToolItem[] = snap.pending_tool_calls ?? [];
+    for (const call of waiting) {
+      if (call.status === 'awaiting_approval') void hub.approveTool(id, call.call_id, true, { arguments: { to: 'ops' } });
+    }
+  });
+  return off;
+}
+
+async function answer(id: string, view: SessionView): Promise<ToolAck[]> {
+  const acks: ToolAck[] = [];
+  for (const call of view.waitingCalls) {
+    if (call.status === 'pending' && call.call_id) acks.push(await hub.sendToolResult(id, call.call_id, '{"ok":true}', { isError: false }));
+    else if (call.call_id) acks.push(await hub.approveTool(id, call.call_id, false));
+  }
+  return acks.filter((a) => !a.duplicate);
+}
+
 async function main(): Promise<void> {
   hub.setToken(localStorage.getItem('token'));
   const headers: Record<string, string> = hub.authHeaders();
@@ -123,7 +164,11 @@ async function main(): Promise<void> {
   const again = await hub.getSession(session.id);
   await hub.renameSession(again.id, again.title ?? 'Untitled');
   const view = await open(session.id, hub.position(session.id));
+  const unregister = tools(session.id);
   await say(session.id, 'Hello from a typed app');
+  await hub.send(session.id, '/tool get_location {}', { context: { page: '/pricing' } });
+  console.debug(await answer(session.id, view));
+  unregister();
   const sending = hub.pending(session.id).map((p) => `${p.clientMsgId}: ${p.text}`);
   const queuedRun: string | null = view.queuedRunFor(view.items[0]?.id ?? '');
   if (view.activeRun) await hub.cancel(session.id, view.activeRun);
@@ -162,5 +207,11 @@ hub.state = 'connected';
 hub.subscribe('ses_1', { epoch: 1, seq: '2' });
 // @ts-expect-error a session id is a string
 void hub.getSession(7);
+// @ts-expect-error a tool output is a string
+void hub.sendToolResult('ses_1', 'call_1', { ok: true });
+// @ts-expect-error an approval is a boolean
+void hub.approveTool('ses_1', 'call_1', 'yes');
+// @ts-expect-error a tool needs a handler
+hub.registerTool({ name: 'nothing' });
 
 main().catch((err: unknown) => console.error(err));
