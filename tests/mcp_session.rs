@@ -1,8 +1,9 @@
 //! Server tools through a session (PROTOCOL 1.1) with a real MCP server (the official Python
 //! SDK's, tests/mcp/server.py): the run calls the tool with the model's arguments and the
 //! result goes back to the model; a tool error and a timeout fail the call and the model is
-//! told; cancelling the run mid-call cancels the request at the server; an approval gates a
-//! call; a client tool may not take a server tool's name.
+//! told; cancelling the run mid-call from any of three tabs cancels the request at the server
+//! and every tab sees the same events; an approval gates a call; a client tool may not take a
+//! server tool's name.
 
 // Shared with tests/mcp_tools.rs; this file uses only part of it.
 #[allow(dead_code)]
@@ -128,26 +129,42 @@ async fn cancelling_a_run_mid_call_cancels_the_request_at_the_mcp_server() {
     let server = harness::PyServer::start(0, None).await;
     let hub = hub_with(&server, |_| {}).await;
     let s = hub.create_session().await;
-    let mut t = hub.ws().await;
-    t.join(&s).await;
-    let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
-    t.recv_until(|v| v["type"] == "item.completed").await;
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        let mut t = hub.ws().await;
+        t.join(&s).await;
+        tabs.push(t);
+    }
+    let ack = ask(&mut tabs[0], &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
+    for t in &mut tabs {
+        t.recv_until(|v| v["type"] == "item.completed").await;
+    }
     server
         .wait_state("the sleep call started", |st| {
-            st["started"].as_array().is_some_and(|a| !a.is_empty())
+            st["started"].as_array().is_some_and(|a| a.len() == 1)
         })
         .await;
-    t.send(json!({"type": "cancel", "session": s})).await;
-    let frames = t.recv_until(|v| v["type"] == "run.cancelled").await;
-    let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["tool.result", "run.cancelled"], "{frames:?}");
-    assert_eq!(frames[0]["item"]["status"], "cancelled");
-    assert_eq!(frames[1]["run_id"], ack["run_id"]);
-    server
+    // Another tab than the sender's cancels; every tab hears the same end.
+    tabs[2].send(json!({"type": "cancel", "session": s})).await;
+    for t in &mut tabs {
+        let frames = t.recv_until(|v| v["type"] == "run.cancelled").await;
+        let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["tool.result", "run.cancelled"], "{frames:?}");
+        assert_eq!(frames[0]["item"]["status"], "cancelled");
+        assert_eq!(frames[1]["run_id"], ack["run_id"]);
+    }
+    for t in &tabs[1..] {
+        assert_eq!(t.events, tabs[0].events, "every tab sees the same events");
+    }
+    let st = server
         .wait_state("the server recorded the cancellation", |st| {
             st["cancelled"].as_array().is_some_and(|a| !a.is_empty())
         })
         .await;
+    assert_eq!(
+        st["cancelled"], st["started"],
+        "the started call was cancelled"
+    );
 }
 
 #[tokio::test]
