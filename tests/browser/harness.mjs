@@ -46,7 +46,8 @@ export async function openPage(browser, label, errors, { viewport, init } = {}) 
   const page = await context.newPage();
   if (init) await page.addInitScript(init);
   page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push({ page: label, at: Date.now(), text: msg.text() });
+    // `url`: for a failed request, the resource's address (the text does not name it).
+    if (msg.type() === 'error') errors.push({ page: label, at: Date.now(), text: msg.text(), url: msg.location()?.url });
   });
   page.on('pageerror', (err) => errors.push({ page: label, at: Date.now(), text: `uncaught: ${err.message}` }));
   page.setDefaultTimeout(WAIT_MS);
