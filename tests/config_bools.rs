@@ -5,9 +5,8 @@
 mod support;
 
 use clap::Parser;
-use serde_json::json;
 use sessionhub::config::Config;
-use support::{http, BinHub, WsClient};
+use support::{BinHub, WsClient};
 
 const ACCEPTED: &str = "expected 1/0, yes/no, true/false or on/off";
 
@@ -64,16 +63,7 @@ async fn the_real_binary_reads_1_from_the_environment() {
         ],
     )
     .await;
-    let r = http()
-        .post(hub.url("/v1/sessions"))
-        .json(&json!({}))
-        .send()
-        .await
-        .expect("POST /v1/sessions");
-    let session = r.json::<serde_json::Value>().await.expect("json")["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let session = support::create_session(&hub.url("/v1/sessions")).await;
     let mut ws = WsClient::connect(&hub.ws_url()).await;
     ws.join(&session).await;
     let ack = ws.say(&session, "c1", "hello").await;

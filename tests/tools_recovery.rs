@@ -67,16 +67,7 @@ async fn a_server_call_cut_by_kill_9_comes_back_interrupted_and_the_session_goes
     let mcp = format!("py={}", server.url());
     let dir = tempfile::tempdir().unwrap();
     let hub = start_hub(dir.path(), &mcp).await;
-    let r = http()
-        .post(hub.url("/v1/sessions"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let s = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s = support::create_session(&hub.url("/v1/sessions")).await;
     let mut t = WsClient::connect(&hub.ws_url()).await;
     t.join(&s).await;
     // A finished exchange first.

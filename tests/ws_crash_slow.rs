@@ -24,16 +24,7 @@ async fn kill9_mid_run_loses_nothing_acknowledged() {
         ],
     )
     .await;
-    let r = support::http()
-        .post(hub.url("/v1/sessions"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    let s = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s = support::create_session(&hub.url("/v1/sessions")).await;
     let mut t = WsClient::connect(&hub.ws_url()).await;
     t.join(&s).await;
     // A finished run first: cancel it so it is short, it is "finished" all the same.

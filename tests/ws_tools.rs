@@ -347,16 +347,7 @@ async fn the_sse_fallback_resolves_calls_and_the_snapshot_lists_them() {
 async fn a_pending_call_survives_kill_9_and_is_resolved_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let hub = BinHub::start(dir.path(), &["--scripted-delay-ms", "5"]).await;
-    let r = http()
-        .post(hub.url("/v1/sessions"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let s = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let s = support::create_session(&hub.url("/v1/sessions")).await;
     let mut t = WsClient::connect(&hub.ws_url()).await;
     t.join(&s).await;
     let ack = call_page_tool(&mut t, &s, "m1").await;

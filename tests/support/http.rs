@@ -1,4 +1,5 @@
-//! HTTP helpers: the reqwest client tests share, and reading a number from `/metrics`.
+//! HTTP helpers: the reqwest client tests share, creating a session, and reading a number from
+//! `/metrics`.
 
 use std::time::Duration;
 
@@ -8,6 +9,19 @@ pub fn http() -> reqwest::Client {
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client")
+}
+
+/// Creates a session with `POST {sessions}` (the full URL of `/v1/sessions`); its id.
+pub async fn create_session(sessions: &str) -> String {
+    let r = http()
+        .post(sessions)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("POST /v1/sessions");
+    assert!(r.status().is_success(), "POST /v1/sessions: {}", r.status());
+    let body: serde_json::Value = r.json().await.expect("json");
+    body["id"].as_str().expect("id").to_owned()
 }
 
 /// A number from Prometheus text (sum of all series of that name).

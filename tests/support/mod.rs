@@ -18,7 +18,7 @@ mod ws;
 pub use self::{
     agent::TrackingAgent,
     binary::BinHub,
-    http::{http, metric_value},
+    http::{create_session, http, metric_value},
     hub::TestHub,
     model::{apply_frame, ends_run, is_event},
     raw_ws::{raw_until_close, raw_ws},
