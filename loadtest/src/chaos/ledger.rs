@@ -21,6 +21,7 @@ struct Finished {
     session: String,
     text: String,
     status: String,
+    assistant: bool,
 }
 
 /// Everything observed, shared by the tabs of a run (behind a mutex, never held across I/O).
@@ -62,6 +63,10 @@ impl Ledger {
         self.finished.len()
     }
 
+    pub(crate) fn finished_replies(&self) -> usize {
+        self.finished.values().filter(|f| f.assistant).count()
+    }
+
     pub(crate) fn distinct_events(&self) -> usize {
         self.events.len()
     }
@@ -86,9 +91,9 @@ impl Ledger {
             }
         }
         let finished_item = match v["type"].as_str() {
-            Some("message" | "run.completed" | "run.cancelled" | "run.failed" | "item.completed") => {
-                v["item"].as_object()
-            }
+            Some(
+                "message" | "run.completed" | "run.cancelled" | "run.failed" | "item.completed",
+            ) => v["item"].as_object(),
             _ => None,
         };
         if let Some(item) = finished_item {
@@ -97,6 +102,7 @@ impl Ledger {
                 session: session.to_owned(),
                 text: item["text"].as_str().unwrap_or_default().to_owned(),
                 status: item["status"].as_str().unwrap_or_default().to_owned(),
+                assistant: item["role"] == "assistant",
             };
             if let Some(old) = self.finished.get(&id) {
                 if old.text != f.text || old.status != f.status {
@@ -128,6 +134,11 @@ impl Ledger {
                 );
                 self.violation(msg);
             }
+            Some(_) if ack["duplicate"] != true => {
+                let msg =
+                    format!("{cmid} in {session} acknowledged again without duplicate: {ack}");
+                self.violation(msg);
+            }
             Some(_) => {}
             None => {
                 let text = text.to_owned();
@@ -137,7 +148,13 @@ impl Ledger {
     }
 
     /// A (re)subscribe answered with `resume` under `epoch`, by a tab that held `since`.
-    pub(crate) fn resume(&mut self, session: &str, since: Option<&(String, u64)>, resume: &str, epoch: &str) {
+    pub(crate) fn resume(
+        &mut self,
+        session: &str,
+        since: Option<&(String, u64)>,
+        resume: &str,
+        epoch: &str,
+    ) {
         let old = self.old_epochs.get(session);
         let outcome = match since {
             None if resume == "snapshot" => "first join: snapshot",
@@ -151,12 +168,17 @@ impl Ledger {
         };
         *self.resumes.entry(outcome.to_owned()).or_default() += 1;
         if outcome.contains("NOT") || outcome.contains("OLD") || outcome.contains("same") {
-            let msg = format!("session {session}: {outcome} (since {since:?}, got {resume} in {epoch})");
+            let msg =
+                format!("session {session}: {outcome} (since {since:?}, got {resume} in {epoch})");
             self.violation(msg);
         }
-        let now = self.epoch_now.entry(session.to_owned()).or_insert_with(|| epoch.to_owned());
+        let now = self
+            .epoch_now
+            .entry(session.to_owned())
+            .or_insert_with(|| epoch.to_owned());
         if now != epoch {
-            let msg = format!("session {session}: two epochs in one life of the hub: {now} and {epoch}");
+            let msg =
+                format!("session {session}: two epochs in one life of the hub: {now} and {epoch}");
             self.violation(msg);
         }
     }
@@ -176,7 +198,9 @@ impl Ledger {
             .collect();
         let mut user_texts: HashMap<&str, usize> = HashMap::new();
         for i in items.iter().filter(|i| i["role"] == "user") {
-            *user_texts.entry(i["text"].as_str().unwrap_or_default()).or_default() += 1;
+            *user_texts
+                .entry(i["text"].as_str().unwrap_or_default())
+                .or_default() += 1;
         }
         let mut bad = Vec::new();
         for ((s, cmid), a) in &self.acked {
@@ -200,7 +224,8 @@ impl Ledger {
             }
             self.finished_checks += 1;
             let stored = by_id.get(id.as_str());
-            let same = stored.is_some_and(|i| i["text"] == f.text.as_str() && i["status"] == f.status.as_str());
+            let same = stored
+                .is_some_and(|i| i["text"] == f.text.as_str() && i["status"] == f.status.as_str());
             if !same {
                 bad.push(format!(
                     "{when}: finished item {id} in {session} ({} chars, {}): stored {}",
@@ -211,7 +236,9 @@ impl Ledger {
             }
         }
         for (text, n) in user_texts.iter().filter(|(_, n)| **n > 1) {
-            bad.push(format!("{when}: user message {text:?} stored {n} times in {session}"));
+            bad.push(format!(
+                "{when}: user message {text:?} stored {n} times in {session}"
+            ));
         }
         for b in bad {
             self.violation(b);

@@ -63,10 +63,13 @@ pub struct ChaosResult {
     /// Distinct items seen finished, and (item, restart) pairs checked.
     pub finished: usize,
     pub finished_checks: u64,
+    /// Of the finished items, assistant replies (the rest are user messages).
+    pub finished_replies: usize,
     /// Sequenced events received (all compared) and distinct (session, epoch, seq).
     pub events_compared: u64,
     pub distinct_events: usize,
-    /// Sends repeated after a crash, and how many of them the hub already had (`duplicate`).
+    /// Sends repeated after a restart (unanswered ones and each tab's last acknowledged one),
+    /// and how many of them the hub already had (`duplicate`).
     pub retried_sends: u64,
     pub retry_duplicates: u64,
     pub resumes: std::collections::BTreeMap<String, u64>,
@@ -146,6 +149,7 @@ pub async fn run(plan: &ChaosPlan) -> Result<ChaosResult> {
                 sse,
                 last: None,
                 pending: Vec::new(),
+                last_acked: None,
                 sent: 0,
             });
         }
@@ -202,6 +206,7 @@ pub async fn run(plan: &ChaosPlan) -> Result<ChaosResult> {
     res.acked_checks = l.acked_checks;
     res.finished = l.finished_count();
     res.finished_checks = l.finished_checks;
+    res.finished_replies = l.finished_replies();
     res.events_compared = l.events_compared;
     res.distinct_events = l.distinct_events();
     res.retried_sends = l.retried_sends;

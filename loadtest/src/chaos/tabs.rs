@@ -30,6 +30,9 @@ pub(crate) struct Tab {
     pub(crate) last: Option<(String, u64)>,
     /// Sends without an ack yet: (client_msg_id, text).
     pub(crate) pending: Vec<(String, String)>,
+    /// The last acknowledged send, repeated after each restart: it must come back as the
+    /// same item with `duplicate: true`.
+    pub(crate) last_acked: Option<(String, String)>,
     pub(crate) sent: u64,
 }
 
@@ -88,6 +91,7 @@ impl Conn<'_> {
         self.round
             .ledger()
             .ack(&self.tab.session, &cmid, &text, ack, retry);
+        self.tab.last_acked = Some((cmid, text));
         if self.tab.pending.is_empty() && !self.round.last_round {
             let (lo, hi) = self.round.think_ms;
             self.next_send = Some(Instant::now() + Duration::from_millis(self.rng.range(lo, hi)));
@@ -110,6 +114,17 @@ impl Conn<'_> {
         let text = format!("chaos {} message {}", self.tab.name, self.tab.sent);
         self.tab.pending.push((cmid.clone(), text.clone()));
         (cmid, text)
+    }
+
+    /// The sends to repeat after a restart: those a crash left unanswered, and the last
+    /// acknowledged one (registered as pending again, so its ack is awaited and checked).
+    fn repeats(&mut self) -> Vec<(String, String)> {
+        if let Some(a) = self.tab.last_acked.take() {
+            if !self.tab.pending.contains(&a) {
+                self.tab.pending.push(a);
+            }
+        }
+        self.tab.pending.clone()
     }
 
     /// Leave the last round once every lost send was repeated and acknowledged.
@@ -167,7 +182,10 @@ async fn ws_tab(c: &mut Conn<'_>) -> anyhow::Result<()> {
     let url = format!("ws://{}/v1/ws", c.round.addr);
     let (mut ws, _) = timeout(IO_TIMEOUT, tokio_tungstenite::connect_async(url)).await??;
     let since = c.tab.last.clone();
-    let frame = wire::subscribe(&c.tab.session, since.as_ref().map(|(e, s)| (e.as_str(), *s)));
+    let frame = wire::subscribe(
+        &c.tab.session,
+        since.as_ref().map(|(e, s)| (e.as_str(), *s)),
+    );
     ws.send(Message::Text(frame.into())).await?;
     let mut subscribed = false;
     let mut retry: Vec<String> = Vec::new();
@@ -191,7 +209,11 @@ async fn ws_tab(c: &mut Conn<'_>) -> anyhow::Result<()> {
         match v["type"].as_str().unwrap_or_default() {
             "subscribed" => {
                 let resume = v["resume"].as_str().unwrap_or_default();
-                c.resumed(since.clone(), resume, v["epoch"].as_str().unwrap_or_default());
+                c.resumed(
+                    since.clone(),
+                    resume,
+                    v["epoch"].as_str().unwrap_or_default(),
+                );
                 if resume == "replay" {
                     // Replayed events follow; the position stays where the tab was.
                     subscribed = true;
@@ -199,7 +221,10 @@ async fn ws_tab(c: &mut Conn<'_>) -> anyhow::Result<()> {
                 }
             }
             "snapshot" => {
-                c.tab.last = Some((v["epoch"].as_str().unwrap_or_default().into(), v["seq"].as_u64().unwrap_or(0)));
+                c.tab.last = Some((
+                    v["epoch"].as_str().unwrap_or_default().into(),
+                    v["seq"].as_u64().unwrap_or(0),
+                ));
                 if !subscribed {
                     subscribed = true;
                     retry = resend(c, &mut ws).await?;
@@ -228,7 +253,7 @@ where
 {
     c.signal().await;
     let mut ids = Vec::new();
-    for (cmid, text) in c.tab.pending.clone() {
+    for (cmid, text) in c.repeats() {
         let f = json!({"type":"send","session":c.tab.session,"client_msg_id":cmid,"text":text,"ref":cmid});
         ws.send(Message::Text(f.to_string().into())).await?;
         ids.push(cmid);
@@ -244,13 +269,17 @@ async fn sse_tab(c: &mut Conn<'_>) -> anyhow::Result<()> {
     let path = format!("/v1/sessions/{}/events", c.tab.session);
     let since = c.tab.last.clone();
     let last_id = since.as_ref().map(|(e, s)| format!("{e}:{s}"));
-    let mut r = timeout(IO_TIMEOUT, SseReader::open(c.round.addr, src, &path, last_id.as_deref())).await??;
+    let mut r = timeout(
+        IO_TIMEOUT,
+        SseReader::open(c.round.addr, src, &path, last_id.as_deref()),
+    )
+    .await??;
     let resume = r.header("sessionhub-resume").unwrap_or_default().to_owned();
     let epoch = r.header("sessionhub-epoch").unwrap_or_default().to_owned();
     c.resumed(since, &resume, &epoch);
     c.signal().await;
     // The lost sends go again first, then one message at a time.
-    for (cmid, text) in c.tab.pending.clone() {
+    for (cmid, text) in c.repeats() {
         post(c, &cmid, &text, true).await?;
     }
     if c.done() {
