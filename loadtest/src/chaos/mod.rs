@@ -9,6 +9,7 @@
 
 mod hub;
 mod ledger;
+pub(crate) mod scenario;
 mod tabs;
 
 use std::net::SocketAddr;
