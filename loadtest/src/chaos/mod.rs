@@ -14,6 +14,7 @@ mod tabs;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -169,7 +170,9 @@ pub async fn run(plan: &ChaosPlan) -> Result<ChaosResult> {
             ready: ready_tx,
             last_round,
             think_ms: plan.think_ms,
+            killed: Arc::new(AtomicBool::new(false)),
         };
+        let killed = ctx.killed.clone();
         let tasks: Vec<_> = std::mem::take(&mut tabs)
             .into_iter()
             .map(|t| {
@@ -187,6 +190,7 @@ pub async fn run(plan: &ChaosPlan) -> Result<ChaosResult> {
         let pause = rng.range(plan.kill_after_ms.0, plan.kill_after_ms.1);
         if !last_round {
             tokio::time::sleep(Duration::from_millis(pause)).await;
+            killed.store(true, Ordering::SeqCst);
             hub.kill9().await?;
         }
         for t in tasks {

@@ -3,6 +3,7 @@
 //! message at a time while the scripted replies stream, until the hub dies under them.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,6 +47,8 @@ pub(crate) struct Round {
     /// The last round: resume, repeat the lost sends, then leave.
     pub(crate) last_round: bool,
     pub(crate) think_ms: (u64, u64),
+    /// Set just before the SIGKILL: a connection that ends before it was cut by the hub.
+    pub(crate) killed: Arc<AtomicBool>,
 }
 
 impl Round {
@@ -129,7 +132,7 @@ impl Conn<'_> {
 
     /// Leave the last round once every lost send was repeated and acknowledged.
     fn done(&self) -> bool {
-        self.round.last_round && self.tab.pending.is_empty()
+        self.round.last_round && self.signalled && self.tab.pending.is_empty()
     }
 
     fn resumed(&mut self, since: Option<(String, u64)>, resume: &str, epoch: &str) {
@@ -169,8 +172,9 @@ pub(crate) async fn run(mut tab: Tab, round: Round, rng: Rng) -> Tab {
     };
     conn.signal().await;
     if let Err(e) = r {
-        // A refused or cut connection is what a kill does; only the last round must not see one.
-        if round.last_round {
+        // A cut connection is what a kill does; before the kill (or in the last round, which
+        // has none) the hub must not end it.
+        if round.last_round || !round.killed.load(Ordering::SeqCst) {
             let msg = format!("{}: {e:#}", tab.name);
             round.ledger().violation(msg);
         }
