@@ -1,8 +1,9 @@
 //! Crash chaos, bounded (issue 15): the real binary is killed with SIGKILL at 25 moments a
 //! seeded RNG picks while WebSocket and SSE tabs of three sessions send and replies stream,
 //! and restarted on the same data dir each time. After every restart every acknowledged
-//! message and every item a client saw finished is stored exactly once with the same text; no
-//! (epoch, seq) ever names two different events across all clients and lives of the hub;
+//! message and every item a client saw finished is stored exactly once with the same text, and
+//! a reply cut by the kill keeps a text that agrees with its deltas; no (epoch, seq) ever names
+//! two different events across all clients and lives of the hub;
 //! resumes from before a crash get a snapshot under a new epoch; sends repeated after a crash
 //! (same `client_msg_id`) do not duplicate. The engine is `loadtest::chaos`; scenario S9 of the
 //! load test runs it larger.

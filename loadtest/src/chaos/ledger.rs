@@ -33,6 +33,8 @@ pub(crate) struct Ledger {
     acked: HashMap<(String, String), Acked>,
     /// Item id to what a client saw it finish as.
     finished: HashMap<String, Finished>,
+    /// Item id to whether a tab saw its `run.started`, and its deltas' texts by seq.
+    streamed: HashMap<String, (bool, BTreeMap<u64, String>)>,
     /// Epochs of earlier lives of the hub, per session.
     old_epochs: HashMap<String, HashSet<String>>,
     /// The epoch of each session in the current life of the hub.
@@ -42,6 +44,7 @@ pub(crate) struct Ledger {
     pub(crate) retry_duplicates: u64,
     pub(crate) acked_checks: u64,
     pub(crate) finished_checks: u64,
+    pub(crate) interrupted_checks: u64,
     pub(crate) resumes: BTreeMap<String, u64>,
     pub(crate) violation_count: u64,
     pub(crate) violations: Vec<String>,
@@ -88,6 +91,7 @@ impl Ledger {
             Some(_) => {}
             None => {
                 self.events.insert(key, v.clone());
+                self.stream(v);
             }
         }
         let finished_item = match v["type"].as_str() {
@@ -112,6 +116,28 @@ impl Ledger {
             } else {
                 self.finished.insert(id, f);
             }
+        }
+    }
+
+    /// A new event's share of a streaming reply, for replies seen from their start: deltas by
+    /// seq (each event counts once, whichever tab got it first; a tab that joined with a
+    /// snapshot may get a later delta before another tab gets an earlier one).
+    fn stream(&mut self, v: &Value) {
+        let id = v["item_id"].as_str().unwrap_or_default();
+        match v["type"].as_str() {
+            Some("run.started") => {
+                self.streamed.entry(id.to_owned()).or_default().0 = true;
+            }
+            Some("run.delta") => {
+                let text = v["text"].as_str().unwrap_or_default().to_owned();
+                let seq = v["seq"].as_u64().unwrap_or_default();
+                self.streamed
+                    .entry(id.to_owned())
+                    .or_default()
+                    .1
+                    .insert(seq, text);
+            }
+            _ => {}
         }
     }
 
@@ -232,6 +258,22 @@ impl Ledger {
                     f.text.chars().count(),
                     f.status,
                     stored.map_or("nothing".to_owned(), |i| i.to_string())
+                ));
+            }
+        }
+        // A reply cut by a crash keeps its checkpointed text: what the clients saw streamed and
+        // what was stored agree (the checkpoint may be ahead of, or behind, the last delta sent).
+        for i in items.iter().filter(|i| i["status"] == "interrupted") {
+            let id = i["id"].as_str().unwrap_or_default();
+            let Some((true, deltas)) = self.streamed.get(id) else {
+                continue;
+            };
+            let seen: String = deltas.values().map(String::as_str).collect();
+            self.interrupted_checks += 1;
+            let stored = i["text"].as_str().unwrap_or_default();
+            if !(seen.starts_with(stored) || stored.starts_with(seen.as_str())) {
+                bad.push(format!(
+                    "{when}: interrupted item {id} in {session}: stored {stored:?}, streamed {seen:?}"
                 ));
             }
         }

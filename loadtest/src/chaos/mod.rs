@@ -1,7 +1,8 @@
 //! Crash chaos (issue 15): the real hub binary is killed with SIGKILL at moments a seeded RNG
 //! picks, while WebSocket and SSE tabs send messages and scripted replies stream, and restarted
 //! on the same data dir each time. After every restart: every acknowledged message and every
-//! item a client saw finished is stored exactly once with the same text; across all clients and
+//! item a client saw finished is stored exactly once with the same text (and a reply cut by the
+//! kill keeps a text that agrees with its deltas); across all clients and
 //! all restarts no (epoch, seq) names two different events; resumes from before the crash get a
 //! snapshot under a new epoch; repeated sends (same `client_msg_id`) do not duplicate.
 //!
@@ -67,6 +68,8 @@ pub struct ChaosResult {
     pub finished_checks: u64,
     /// Of the finished items, assistant replies (the rest are user messages).
     pub finished_replies: usize,
+    /// (Interrupted reply, restart) pairs whose stored text was compared with its deltas.
+    pub interrupted_checks: u64,
     /// Sequenced events received (all compared) and distinct (session, epoch, seq).
     pub events_compared: u64,
     pub distinct_events: usize,
@@ -212,6 +215,7 @@ pub async fn run(plan: &ChaosPlan) -> Result<ChaosResult> {
     res.finished = l.finished_count();
     res.finished_checks = l.finished_checks;
     res.finished_replies = l.finished_replies();
+    res.interrupted_checks = l.interrupted_checks;
     res.events_compared = l.events_compared;
     res.distinct_events = l.distinct_events();
     res.retried_sends = l.retried_sends;
