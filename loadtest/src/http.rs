@@ -144,6 +144,8 @@ pub struct SseEvent {
 
 /// Reads events from a `GET .../events` response.
 pub struct SseReader {
+    /// The response head (status line and headers), for `header`.
+    head: String,
     stream: TcpStream,
     chunked: Option<Dechunker>,
     raw: BytesMut,
@@ -205,6 +207,7 @@ impl SseReader {
         raw.advance(head_end + 4);
         let chunked = is_chunked(&head).then(Dechunker::default);
         let mut r = SseReader {
+            head,
             stream,
             chunked,
             raw,
@@ -213,6 +216,14 @@ impl SseReader {
         };
         r.decode();
         Ok(r)
+    }
+
+    /// A response header's value (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
     }
 
     fn decode(&mut self) {

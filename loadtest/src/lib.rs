@@ -3,9 +3,11 @@
 //! - `fanout`: sessions x tabs, stamped runs, latency per delivery, loss, CPU per window.
 //! - `idle`: connection bursts and held idle tabs (RSS per connection, handshake cost).
 //! - `ceiling`: the raw tokio-tungstenite fan-out the hub is compared with.
+//! - `chaos`: kill -9 and restart under WebSocket and SSE tabs, checking what survives.
 //! - `suite` and `report`: scenarios S1-S8 against both servers, and the markdown report.
 
 pub mod ceiling;
+pub mod chaos;
 pub mod chatkit;
 pub mod fanout;
 pub mod http;

@@ -41,12 +41,13 @@ pub struct Record {
     pub fanout: Option<FanoutResult>,
     pub idle: Option<IdleResult>,
     pub chatkit: Option<ChatkitResult>,
+    pub chaos: Option<crate::chaos::ChaosResult>,
     pub error: Option<String>,
     pub retried: bool,
 }
 
 impl Record {
-    fn new(scenario: &str, point: &str, server: &str, rep: usize) -> Self {
+    pub(crate) fn new(scenario: &str, point: &str, server: &str, rep: usize) -> Self {
         Record {
             scenario: scenario.into(),
             point: point.into(),
@@ -56,6 +57,7 @@ impl Record {
             fanout: None,
             idle: None,
             chatkit: None,
+            chaos: None,
             error: None,
             retried: false,
         }
@@ -115,7 +117,7 @@ impl Suite {
         self.port
     }
 
-    fn log(&self, msg: &str) {
+    pub(crate) fn log(&self, msg: &str) {
         eprintln!("[{:>6.1}s] {msg}", self.started.elapsed().as_secs_f64());
     }
 
@@ -187,6 +189,9 @@ impl Suite {
             ] {
                 self.fanout_point(&pt, &[Kind::Hub { durable: false }]);
             }
+        }
+        if self.wants("S9") {
+            crate::chaos::scenario::point(self);
         }
     }
 

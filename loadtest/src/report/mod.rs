@@ -168,16 +168,24 @@ fn context(s: &Suite, out: &mut String) {
     );
     let contaminated = s.records.iter().filter(|r| r.contaminated()).count();
     let _ = writeln!(out, "- contaminated measurements (other processes above 0.10 core in the window): {contaminated} of {}", s.records.iter().filter(|r| r.fanout.is_some()).count());
+    if s.records.iter().all(|r| r.scenario == "S9") {
+        let _ = writeln!(out);
+        return;
+    }
     let _ = writeln!(out, "\nMethod (loadtest/README.md): both servers run as child processes on 127.0.0.1 with 2 tokio workers; the loader (2 single-threaded runtimes, source addresses 127.0.0.1-4) shares the 2 cores. Each session's driver tab sends user messages whose scripted replies stream stamped deltas at the point's rate (replies of at most {} deltas, queued back to back). Warm-up 2 s, window 8 s, drain 2 s; deltas stamped inside the window are counted; server CPU and RSS are read from /proc at the window edges. The hub runs with its durability barrier on unless the row says otherwise, `RUST_LOG=warn`.\n", 500);
 }
 
 pub fn write(s: &Suite, dir: &Path) -> Result<PathBuf> {
     let mut out = String::new();
     context(s, &mut out);
-    summary::summary(s, &mut out);
-    tables::fanout_table(s, &mut out);
-    tables::idle_table(s, &mut out);
-    tables::chatkit_table(s, &mut out);
+    // A chaos-only run (`--only S9`) has no ceiling comparison to summarise.
+    if s.records.iter().any(|r| r.scenario != "S9") {
+        summary::summary(s, &mut out);
+        tables::fanout_table(s, &mut out);
+        tables::idle_table(s, &mut out);
+        tables::chatkit_table(s, &mut out);
+    }
+    tables::chaos_table(s, &mut out);
     let (head, _) = commit();
     let stamp = sh("date", &["-u", "+%Y%m%d-%H%M%S"]);
     let short: String = head.chars().take(10).collect();

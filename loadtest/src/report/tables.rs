@@ -1,4 +1,5 @@
-//! The detail tables: every fan-out, idle and ChatKit measurement with its contamination.
+//! The detail tables: every fan-out, idle and ChatKit measurement with its contamination, and
+//! the crash chaos figures (S9).
 
 use std::fmt::Write as _;
 
@@ -7,7 +8,7 @@ use crate::suite::Suite;
 pub(super) fn fanout_table(s: &Suite, out: &mut String) {
     let _ = writeln!(out, "## Fan-out runs (S3-S8)\n");
     let _ = writeln!(out, "`rate/s` is what the server actually produced per session in the window (asked: the point's rate). `loss` counts deliveries owed for deltas stamped in the window that a tab had not received by the end of the 2 s drain (late or never); seq gaps and duplicates, which would mean skipped or repeated events, are in the notes. Latency is production stamp to receipt by the tab. `other` is CPU used by processes other than the server and the loader, in cores (contaminated above 0.10).\n");
-    let _ = writeln!(out, "| scenario | point | server | rep | tabs | rate/s | delivered/s | loss | p50 ms | p99 ms | p99.9 ms | server cores | deliveries per CPU-s | loader cores | other | RSS MB | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "| scenario | point | server | rep | tabs | rate/s | delivered/s | loss | p50 ms | p99 ms | p99.9 ms | server cores | deliveries per CPU-s | loader cores | other | RSS MB | notes |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in &s.records {
         if let Some(f) = &r.fanout {
             let mut notes = Vec::new();
@@ -140,6 +141,51 @@ pub(super) fn chatkit_table(s: &Suite, out: &mut String) {
                     r.server,
                     r.error.as_deref().unwrap_or("?").replace('|', "/")
                 );
+            }
+        }
+    }
+    let _ = writeln!(out);
+}
+
+/// S9: what the chaos run checked and found, then the first violations word for word.
+pub(super) fn chaos_table(s: &Suite, out: &mut String) {
+    let recs: Vec<_> = s.records.iter().filter(|r| r.scenario == "S9").collect();
+    if recs.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Crash chaos (S9)\n");
+    let _ = writeln!(out, "The hub is killed with SIGKILL at 25 moments a seeded RNG picks (uniformly 0.3-3 s after every tab of the life subscribed; quick profile 0.1-0.8 s), while every tab sends messages one at a time (`client_msg_id`, 50-500 ms apart) and the scripted replies (40 deltas, 10 ms apart, checkpoints every 100 ms) stream, and restarted on the same data dir each time. After every restart every session's items are read over REST and compared with what the clients saw: each acknowledged message stored once with its text, each item a client saw finished (a `message`, a terminal event, `item.completed`) stored with the same text and status; each reply cut by the kill (`interrupted`) whose start a client saw stored with a text that is a prefix of its deltas or extends them (the checkpoint may be ahead of the last delta sent). Checks count (item, restart) pairs. Every sequenced event received by any tab is compared with the first one received under the same (session, epoch, seq); on each connection events must follow the resume position without gap. Tabs resume with their last (epoch, seq) (WebSocket `since`, SSE `Last-Event-ID`), repeat the sends a crash left unanswered and their last acknowledged one (same `client_msg_id`). Restart time is spawn to the hub's \"listening\" line. Replay a run with `SESSIONHUB_CHAOS_SEED=<seed> bash loadtest/run.sh --only S9`.\n");
+    let _ = writeln!(out, "| seed | sessions | tabs (SSE) | kills | acknowledged messages (checks) | finished items (checks) | of which replies | interrupted replies checked | events compared | distinct (session, epoch, seq) | repeated sends (duplicate) | restart p50 ms | restart max ms | violations | time s |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for r in &recs {
+        match &r.chaos {
+            Some(c) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} ({}) | {} | {} ({}) | {} ({}) | {} | {} | {} | {} | {} ({}) | {:.0} | {:.0} | {} | {:.0} |",
+                    c.seed, c.sessions, c.tabs, c.sse_tabs, c.kills, c.acked, c.acked_checks, c.finished,
+                    c.finished_checks, c.finished_replies, c.interrupted_checks, c.events_compared, c.distinct_events,
+                    c.retried_sends, c.retry_duplicates, c.restart_p50_ms, c.restart_max_ms,
+                    c.violation_count, c.elapsed_s
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| - | - | - | - | - | - | - | - | - | - | - | - | - | FAILED: {} | - |",
+                    r.error.as_deref().unwrap_or("?").replace('|', "/")
+                );
+            }
+        }
+    }
+    for c in recs.iter().filter_map(|r| r.chaos.as_ref()) {
+        let _ = writeln!(out, "\nResume outcomes:\n\n| outcome | count |\n|---|---|");
+        for (k, v) in &c.resumes {
+            let _ = writeln!(out, "| {k} | {v} |");
+        }
+        if !c.violations.is_empty() {
+            let _ = writeln!(out, "\nFirst violations:\n");
+            for v in &c.violations {
+                let _ = writeln!(out, "- `{}`", v.replace('`', "'"));
             }
         }
     }
