@@ -66,7 +66,7 @@ pub(crate) struct Actor {
     /// Commands from every `SessionHandle` clone (the registry's and callers'). Closed when
     /// the actor stops; commands still queued are dropped unanswered, and their callers retry
     /// on a fresh actor.
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::Receiver<Box<Command>>,
     /// Connections subscribed to this session. Each outbox's receiver is its connection's
     /// writer; a full outbox is a slow consumer, dropped here and closed there (4008).
     subscribers: Vec<Subscriber>,
@@ -157,7 +157,7 @@ impl Actor {
                 cmd = self.rx.recv() => {
                     self.last_activity = Instant::now();
                     match cmd {
-                        Some(cmd) => if let Some(exit) = Box::pin(self.handle(cmd)).await { break exit },
+                        Some(cmd) => if let Some(exit) = Box::pin(self.handle(*cmd)).await { break exit },
                         None => break Exit::Stopped,
                     }
                 }
