@@ -152,19 +152,41 @@ impl Tail {
 }
 
 /// The events of a packed buffer. The buffer was made here from events this process
-/// serialised, so a failure is a bug: it panics rather than serve a gap.
+/// serialised, so a failure is a bug; rather than take the session down (or serve a gap) the
+/// tail is then empty, and resumes get a snapshot.
 fn decode(p: &Packed) -> VecDeque<Arc<Event>> {
-    let raw = lz4_flex::block::decompress(&p.data, p.raw_len).expect("packed tail decodes");
+    match try_decode(p) {
+        Ok(events) if events.len() == p.count => events,
+        Ok(events) => {
+            tracing::error!(
+                want = p.count,
+                got = events.len(),
+                "packed replay tail lost events"
+            );
+            VecDeque::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "packed replay tail does not decode");
+            VecDeque::new()
+        }
+    }
+}
+
+fn try_decode(p: &Packed) -> Result<VecDeque<Arc<Event>>, String> {
+    let raw = lz4_flex::block::decompress(&p.data, p.raw_len).map_err(|e| e.to_string())?;
     let raw = Bytes::from(raw);
     let mut out = VecDeque::with_capacity(p.count);
     let mut start = 0;
     for (i, end) in newlines(&raw).enumerate() {
         let json = raw.slice(start..end);
         start = end + 1;
-        out.push_back(Arc::new(revive(json, p.first_seq + i as u64)));
+        let ev = revive(json).map_err(|e| e.to_string())?;
+        if ev.seq != p.first_seq + i as u64 {
+            return Err(format!("seq {} at place {i}", ev.seq));
+        }
+        out.push_back(Arc::new(ev));
     }
-    debug_assert_eq!(out.len(), p.count);
-    out
+    Ok(out)
 }
 
 /// Offsets of the newlines in `raw`.
@@ -176,7 +198,7 @@ fn newlines(raw: &[u8]) -> impl Iterator<Item = usize> + '_ {
 }
 
 /// An event from its JSON: the body and place are read back, the bytes kept as they were.
-fn revive(json: Bytes, seq: u64) -> Event {
+fn revive(json: Bytes) -> Result<Event, serde_json::Error> {
     #[derive(serde::Deserialize)]
     struct Place {
         session: String,
@@ -184,23 +206,22 @@ fn revive(json: Bytes, seq: u64) -> Event {
         seq: u64,
         ts: i64,
     }
-    let place: Place = serde_json::from_slice(&json).expect("packed event has its place");
-    let body: EventBody = serde_json::from_slice(&json).expect("packed event has its body");
-    debug_assert_eq!(place.seq, seq);
-    Event {
+    let place: Place = serde_json::from_slice(&json)?;
+    let body: EventBody = serde_json::from_slice(&json)?;
+    Ok(Event {
         session: place.session,
         epoch: place.epoch,
         seq: place.seq,
         ts: place.ts,
         body,
         json,
-    }
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Item, ItemStatus, Role};
+    use crate::domain::{Executor, Item, ItemStatus, Role, ToolCall};
 
     fn delta(seq: u64, text: &str) -> Arc<Event> {
         Arc::new(Event::new(
@@ -278,6 +299,73 @@ mod tests {
         t.unpack();
         assert!(!t.is_packed());
         assert_eq!(t.bytes(), before);
+    }
+
+    #[test]
+    fn tool_events_come_back_whole() {
+        let mut item = Item::new(
+            "T1".into(),
+            Role::Tool,
+            String::new(),
+            ItemStatus::Pending,
+            "2026-12-05T07:00:00Z".into(),
+        );
+        item.run_id = Some("R1".into());
+        item.call = Some(ToolCall {
+            parent_id: "A1".into(),
+            call_id: "call_1".into(),
+            name: "get_location".into(),
+            arguments: "{\"precise\":true}".into(),
+            executor: Executor::Client,
+            output: Some("line\nbreak".into()),
+        });
+        let bodies = vec![
+            EventBody::ToolCalled {
+                run_id: "R1".into(),
+                item: item.clone(),
+            },
+            EventBody::ToolDelta {
+                run_id: "R1".into(),
+                item_id: "T1".into(),
+                arguments: "{\"a\":".into(),
+            },
+            EventBody::RunCancelled {
+                run_id: "R2".into(),
+                reply_to: Some("U2".into()),
+                item: None,
+            },
+            EventBody::SessionUpdated { title: None },
+            EventBody::ItemsRemoved {
+                item_ids: vec!["U1".into()],
+            },
+        ];
+        let mut t = Tail::new(16);
+        let evs: Vec<Arc<Event>> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| Arc::new(Event::new("S1", "E1", i as u64 + 1, 7, b)))
+            .collect();
+        for e in &evs {
+            t.push(e.clone());
+        }
+        t.pack();
+        let back = t.after(0);
+        assert_eq!(back.len(), evs.len());
+        for (b, e) in back.iter().zip(&evs) {
+            assert_eq!((&b.body, &b.json), (&e.body, &e.json));
+        }
+    }
+
+    #[test]
+    fn a_tail_that_does_not_decode_is_dropped_not_served_with_a_gap() {
+        let (mut t, _) = filled(10);
+        t.pack();
+        if let Some(p) = t.packed.as_mut() {
+            p.first_seq = 3;
+        }
+        assert!(t.after(0).is_empty());
+        t.unpack();
+        assert_eq!((t.len(), t.oldest_seq()), (0, None));
     }
 
     #[test]
