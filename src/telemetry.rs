@@ -86,7 +86,7 @@ impl Metrics {
         );
         registry.register(
             "sessions_memory_bytes",
-            "Bytes of the loaded sessions' replay tails (plus 4 KiB each), as budgeted",
+            "Bytes of the loaded sessions' replay tails (plus 12 KiB each), as budgeted",
             sessions_memory_bytes.clone(),
         );
         registry.register(

@@ -189,7 +189,7 @@ pub struct Config {
     /// events.
     #[arg(long, env = "SESSIONHUB_REPLAY_TAIL_BYTES", default_value_t = DEFAULT_REPLAY_TAIL_BYTES)]
     pub replay_tail_bytes: usize,
-    /// Memory budget, in MiB, of all loaded sessions' replay tails together (4 KiB more per
+    /// Memory budget, in MiB, of all loaded sessions' replay tails together (12 KiB more per
     /// session). Over it the least recently active idle sessions are unloaded early.
     #[arg(long, env = "SESSIONHUB_SESSIONS_MEMORY_MB", default_value_t = DEFAULT_SESSIONS_MEMORY_MB)]
     pub sessions_memory_mb: usize,

@@ -19,8 +19,10 @@ use bytes::Bytes;
 
 use super::event::{Event, EventBody};
 
-/// Fixed cost counted for each loaded session besides its tail (actor, channel, state).
-pub(crate) const SESSION_OVERHEAD_BYTES: usize = 4 * 1024;
+/// Fixed cost counted for each loaded session besides its tail (actor task, channel, state,
+/// registry entry): unloading a quiet session frees 12-19 kB of RSS, ~2.5 kB of it its packed
+/// tail (loadtest/results/memory-20261205.md).
+pub(crate) const SESSION_OVERHEAD_BYTES: usize = 12 * 1024;
 
 /// The events of a quiet session: their JSON, newline-separated (serde_json escapes newlines
 /// inside strings, so a raw `\n` only ever separates events), LZ4-compressed.
