@@ -88,8 +88,12 @@ pub fn build_hub_with_agent(config: Config, agent: Arc<dyn Agent>) -> anyhow::Re
     // A bad tool set-up (approval globs, the ChatKit client tools file) stops the start
     // before the store is touched.
     let tools = Arc::new(build_tools(&config)?);
-    let store = SledStore::open(&config.data_dir, config.durability == Durability::On)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
+    let store = SledStore::open_with_cache(
+        &config.data_dir,
+        config.durability == Durability::On,
+        config.store_cache_mb * 1024 * 1024,
+    )
+    .with_context(|| format!("opening the store in {}", config.data_dir.display()))?;
     let recovery = store.recover().context("recovering the store")?;
     tracing::info!(
         clean = recovery.clean,

@@ -3,6 +3,11 @@
 use clap::Parser;
 use sessionhub::config::Config;
 
+/// jemalloc, whose background thread returns freed pages to the system after a few seconds:
+/// RSS falls back once idle sessions are unloaded (glibc's malloc keeps them).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();

@@ -40,6 +40,10 @@ pub struct Metrics {
     registry: Registry,
     pub connections: Family<TransportLabel, Gauge>,
     pub sessions_live: Gauge,
+    /// Loaded sessions with no run whose replay tail is packed (or empty).
+    pub sessions_quiet: Gauge,
+    /// What the loaded sessions' replay tails take, as the sessions budget counts it.
+    pub sessions_memory_bytes: Gauge,
     pub runs_active: Gauge,
     pub runs_finished: Family<OutcomeLabel, Counter>,
     pub events_fanned_out: Counter,
@@ -58,6 +62,8 @@ impl Metrics {
         let mut registry = Registry::with_prefix("sessionhub");
         let connections = Family::<TransportLabel, Gauge>::default();
         let sessions_live = Gauge::default();
+        let sessions_quiet = Gauge::default();
+        let sessions_memory_bytes = Gauge::default();
         let runs_active = Gauge::default();
         let runs_finished = Family::<OutcomeLabel, Counter>::default();
         let events_fanned_out = Counter::default();
@@ -72,6 +78,16 @@ impl Metrics {
             "sessions_live",
             "Session actors loaded in memory",
             sessions_live.clone(),
+        );
+        registry.register(
+            "sessions_quiet",
+            "Loaded sessions with no run and a packed (or empty) replay tail",
+            sessions_quiet.clone(),
+        );
+        registry.register(
+            "sessions_memory_bytes",
+            "Bytes of the loaded sessions' replay tails (plus 12 KiB each), as budgeted",
+            sessions_memory_bytes.clone(),
         );
         registry.register(
             "runs_active",
@@ -98,6 +114,8 @@ impl Metrics {
             registry,
             connections,
             sessions_live,
+            sessions_quiet,
+            sessions_memory_bytes,
             runs_active,
             runs_finished,
             events_fanned_out,

@@ -2,6 +2,7 @@
 //!
 //! - `fanout`: sessions x tabs, stamped runs, latency per delivery, loss, CPU per window.
 //! - `idle`: connection bursts and held idle tabs (RSS per connection, handshake cost).
+//! - `memory`: RSS per loaded idle session, after eviction, and over a soak (issue 15).
 //! - `ceiling`: the raw tokio-tungstenite fan-out the hub is compared with.
 //! - `chaos`: kill -9 and restart under WebSocket and SSE tabs, checking what survives.
 //! - `suite` and `report`: scenarios S1-S8 against both servers, and the markdown report.
@@ -12,6 +13,7 @@ pub mod chatkit;
 pub mod fanout;
 pub mod http;
 pub mod idle;
+pub mod memory;
 pub mod procfs;
 pub mod quiet;
 pub mod report;

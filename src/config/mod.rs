@@ -32,6 +32,12 @@ pub const DEFAULT_HEARTBEAT_SECS: u64 = 20;
 pub const DEFAULT_HEARTBEAT_TIMEOUT_SECS: u64 = 45;
 pub const DEFAULT_CLOSE_TIMEOUT_SECS: u64 = 10;
 pub const DEFAULT_REPLAY_TAIL: usize = 1024;
+/// A quiet session's packed replay tail larger than this is unloaded rather than kept.
+pub const DEFAULT_REPLAY_TAIL_BYTES: usize = 1024 * 1024;
+/// Memory budget of all loaded sessions' replay tails together, MiB.
+pub const DEFAULT_SESSIONS_MEMORY_MB: usize = 256;
+/// sled's page cache, MiB (sled's own default is 1 GiB).
+pub const DEFAULT_STORE_CACHE_MB: u64 = 64;
 pub const DEFAULT_SNAPSHOT_ITEMS: usize = 50;
 pub const DEFAULT_IDLE_EVICT_SECS: u64 = 60;
 pub const DEFAULT_DRAIN_SECS: u64 = 10;
@@ -177,6 +183,19 @@ pub struct Config {
     /// Events kept in memory per session for replay on resume.
     #[arg(long, env = "SESSIONHUB_REPLAY_TAIL", default_value_t = DEFAULT_REPLAY_TAIL)]
     pub replay_tail: usize,
+    /// Most bytes a quiet session's compressed replay tail may take while it stays loaded. A
+    /// quiet session with no subscriber whose tail is larger is unloaded at once (as by the
+    /// idle eviction: resumes then get a snapshot). Busy sessions always keep `--replay-tail`
+    /// events.
+    #[arg(long, env = "SESSIONHUB_REPLAY_TAIL_BYTES", default_value_t = DEFAULT_REPLAY_TAIL_BYTES)]
+    pub replay_tail_bytes: usize,
+    /// Memory budget, in MiB, of all loaded sessions' replay tails together (12 KiB more per
+    /// session). Over it the least recently active idle sessions are unloaded early.
+    #[arg(long, env = "SESSIONHUB_SESSIONS_MEMORY_MB", default_value_t = DEFAULT_SESSIONS_MEMORY_MB)]
+    pub sessions_memory_mb: usize,
+    /// sled's page cache, in MiB (counted apart from the sessions' budget).
+    #[arg(long, env = "SESSIONHUB_STORE_CACHE_MB", default_value_t = DEFAULT_STORE_CACHE_MB)]
+    pub store_cache_mb: u64,
     /// Items in a snapshot (older ones are paged through the items endpoint).
     #[arg(long, env = "SESSIONHUB_SNAPSHOT_ITEMS", default_value_t = DEFAULT_SNAPSHOT_ITEMS)]
     pub snapshot_items: usize,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::actor::Shared;
+use super::budget::Budget;
 use super::checkpoint::Checkpointer;
 use super::directory::Directory;
 use super::event::{Ack, ToolAck};
@@ -47,6 +48,7 @@ impl Hub {
     ) -> Self {
         let shared = Arc::new(Shared {
             tools,
+            budget: Budget::new(config.sessions_memory_mb.saturating_mul(1024 * 1024)),
             checkpoints: Checkpointer::spawn(&store),
             store: store.clone(),
             agent,

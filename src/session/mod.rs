@@ -8,6 +8,7 @@
 //! This room knows nothing of HTTP, WebSockets or auth; transports reach it through [`Hub`].
 
 mod actor;
+mod budget;
 mod checkpoint;
 mod directory;
 pub mod event;
@@ -18,6 +19,7 @@ mod registry;
 pub mod request;
 mod state;
 mod subscription;
+mod tail;
 
 pub use hub::Hub;
 pub use outbox::{Outbound, Outbox, OutboxReceiver, PushError};

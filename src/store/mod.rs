@@ -6,7 +6,7 @@
 
 mod sled_store;
 
-pub use sled_store::SledStore;
+pub use sled_store::{SledStore, DEFAULT_CACHE_BYTES};
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use loadtest::{fanout, idle};
+use loadtest::{fanout, idle, memory};
 
 #[derive(Parser)]
 struct Args {
@@ -56,6 +56,33 @@ enum Mode {
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
     },
+    /// One reply in each of N sessions, then RSS loaded-idle and after the idle eviction.
+    Memory {
+        #[arg(long, default_value_t = 1000)]
+        sessions: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Seconds to wait before each RSS read.
+        #[arg(long, default_value_t = 2.0)]
+        settle: f64,
+        /// Longest wait for every session to be evicted, in seconds.
+        #[arg(long, default_value_t = 180.0)]
+        evict_timeout: f64,
+        /// Seconds to wait after the eviction before reading RSS.
+        #[arg(long, default_value_t = 15.0)]
+        evict_settle: f64,
+        /// Repeat the cycle for this many seconds and report the RSS slope (0: no soak).
+        #[arg(long, default_value_t = 0.0)]
+        soak: f64,
+        /// Sessions are ChatKit threads (`POST /chatkit`, `threads.create`).
+        #[arg(long)]
+        chatkit: bool,
+        /// Then give one session this many events and resume it from 0 with `resume_tabs` tabs.
+        #[arg(long, default_value_t = 0)]
+        resume_events: u64,
+        #[arg(long, default_value_t = 50)]
+        resume_tabs: usize,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -94,6 +121,32 @@ fn main() -> anyhow::Result<()> {
             p.sessions = sessions;
             p.concurrency = concurrency;
             serde_json::to_string_pretty(&idle::run(&p)?)?
+        }
+        Mode::Memory {
+            sessions,
+            concurrency,
+            settle,
+            evict_timeout,
+            evict_settle,
+            soak,
+            chatkit,
+            resume_events,
+            resume_tabs,
+        } => {
+            let p = memory::MemoryPlan {
+                addr: a.addr,
+                server_pid: a.server_pid,
+                sessions,
+                concurrency,
+                settle: Duration::from_secs_f64(settle),
+                evict_timeout: Duration::from_secs_f64(evict_timeout),
+                evict_settle: Duration::from_secs_f64(evict_settle),
+                soak: Duration::from_secs_f64(soak),
+                chatkit,
+                resume_events,
+                resume_tabs,
+            };
+            serde_json::to_string_pretty(&memory::run(&p)?)?
         }
     };
     writeln!(std::io::stdout(), "{out}")?;

@@ -12,13 +12,16 @@ mod tool_tasks;
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
+use super::budget::Budget;
 use super::checkpoint::Checkpointer;
 use super::handle::{Command, SendReply, SessionHandle, ToolReply};
 use super::outbox::Subscriber;
 use super::state::{Rules, SessionState, ToolPolicy};
+use super::tail::SESSION_OVERHEAD_BYTES;
 use crate::agent::{Agent, AgentChunk};
 use crate::config::Config;
 use crate::domain::sleep_until_opt;
@@ -40,7 +43,13 @@ pub(crate) struct Shared {
     pub(crate) checkpoints: Checkpointer,
     /// The server tools (MCP): what the model is offered, what needs approval.
     pub(crate) tools: Arc<Tools>,
+    /// The memory budget of all loaded sessions (`--sessions-memory-mb`).
+    pub(crate) budget: Budget,
 }
+
+/// How long a session stays quiet (no command, chunk or tool outcome, no run) before its
+/// replay tail is packed.
+const PACK_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl ToolPolicy for Tools {
     fn is_server_tool(&self, name: &str) -> bool {
@@ -57,7 +66,7 @@ pub(crate) struct Actor {
     /// Commands from every `SessionHandle` clone (the registry's and callers'). Closed when
     /// the actor stops; commands still queued are dropped unanswered, and their callers retry
     /// on a fresh actor.
-    rx: mpsc::Receiver<Command>,
+    rx: mpsc::Receiver<Box<Command>>,
     /// Connections subscribed to this session. Each outbox's receiver is its connection's
     /// writer; a full outbox is a slow consumer, dropped here and closed there (4008).
     subscribers: Vec<Subscriber>,
@@ -72,6 +81,12 @@ pub(crate) struct Actor {
     /// an approval whose call still runs), answered by the `ToolAck` effect.
     tool_waiters: Vec<(String, ToolReply)>,
     last_activity: Instant,
+    /// Which budget [`Budget`] counts this actor under; the other end of `unload` is kept there
+    /// while the session is quiet, and told when the hub is over its budget.
+    actor_id: u64,
+    unload: Arc<Notify>,
+    /// Whether the budget last counted this session quiet (None: not counted yet).
+    counted_quiet: Option<bool>,
     /// Set once a shutdown was asked for; the registry's `shutdown_all` waits on the other end,
     /// answered when the actor stops.
     stop_reply: Option<oneshot::Sender<()>>,
@@ -110,6 +125,9 @@ impl Actor {
             tool_tasks: ToolTasks::new(),
             tool_waiters: Vec::new(),
             last_activity: Instant::now(),
+            actor_id,
+            unload: Arc::new(Notify::new()),
+            counted_quiet: None,
             stop_reply: None,
             stop_deadline: None,
         };
@@ -120,28 +138,33 @@ impl Actor {
         self.state.id()
     }
 
-    /// Serve commands and agent chunks until evicted, deleted or stopped.
+    /// Serve commands and agent chunks until evicted, deleted or stopped. What a command or
+    /// chunk awaits (store reads, barriers) is boxed: this future lives as long as the session
+    /// is loaded, and inline those states made every idle actor's task about 8 kB.
     pub(crate) async fn run(mut self) {
         self.shared.metrics.sessions_live.inc();
         self.restore_waiting();
         let mut checkpoint = tokio::time::interval(self.shared.config.checkpoint());
         checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let exit = loop {
+            self.count_memory();
             let idle_at = self.last_activity + self.shared.config.idle_evict();
             let evictable = self.is_idle();
+            let pack_at = self.last_activity + PACK_AFTER;
+            let packable = self.state.is_idle() && self.state.tail_can_pack();
             let stop_at = self.stop_deadline;
             tokio::select! {
                 cmd = self.rx.recv() => {
                     self.last_activity = Instant::now();
                     match cmd {
-                        Some(cmd) => if let Some(exit) = self.handle(cmd).await { break exit },
+                        Some(cmd) => if let Some(exit) = Box::pin(self.handle(*cmd)).await { break exit },
                         None => break Exit::Stopped,
                     }
                 }
                 chunk = AgentTask::recv(&mut self.agent) => {
                     self.last_activity = Instant::now();
                     self.on_chunk(chunk);
-                    self.apply().await;
+                    Box::pin(self.apply()).await;
                     if self.stop_reply.is_some() && !self.state.has_active_run() {
                         break Exit::Stopped;
                     }
@@ -149,7 +172,7 @@ impl Actor {
                 (call_id, outcome) = self.tool_tasks.next() => {
                     self.last_activity = Instant::now();
                     self.state.on_tool_outcome(&call_id, outcome);
-                    self.apply().await;
+                    Box::pin(self.apply()).await;
                 }
                 _ = checkpoint.tick(), if self.state.has_active_run() => self.checkpoint(),
                 _ = tokio::time::sleep_until(idle_at), if evictable => {
@@ -157,18 +180,55 @@ impl Actor {
                     if self.is_idle() && self.rx.is_empty() { break Exit::Evicted }
                     self.last_activity = Instant::now();
                 }
+                _ = tokio::time::sleep_until(pack_at), if packable => {
+                    self.state.pack_tail();
+                    self.subscribers.retain(Subscriber::is_live);
+                    let too_big = self.state.tail_bytes() > self.shared.config.replay_tail_bytes;
+                    if too_big && self.is_idle() && self.rx.is_empty() { break Exit::Evicted }
+                }
+                _ = self.unload.notified(), if evictable => {
+                    self.subscribers.retain(Subscriber::is_live);
+                    if self.is_idle() && self.rx.is_empty() { break Exit::Evicted }
+                    // Busy again: the next quiet turn is counted anew.
+                    self.counted_quiet = None;
+                }
                 _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
                     self.state.interrupt_for_shutdown();
-                    self.apply().await;
+                    Box::pin(self.apply()).await;
                     break Exit::Stopped;
                 }
             }
         };
-        self.stop(exit).await;
+        Box::pin(self.stop(exit)).await;
     }
 
     fn is_idle(&self) -> bool {
         self.state.is_idle() && !self.subscribers.iter().any(Subscriber::is_live)
+    }
+
+    /// Tell the budget when the session turned quiet (no run, tail packed or empty) or busy.
+    fn count_memory(&mut self) {
+        let quiet = self.state.is_idle() && !self.state.tail_can_pack();
+        if self.counted_quiet == Some(quiet) {
+            return;
+        }
+        self.counted_quiet = Some(quiet);
+        let bytes = self.state.tail_bytes() + SESSION_OVERHEAD_BYTES;
+        if quiet {
+            self.shared.budget.quiet(self.actor_id, bytes, &self.unload);
+        } else {
+            // A signal left from an earlier quiet turn must not unload it later.
+            let _ = self.unload.notified().now_or_never();
+            self.shared.budget.busy(self.actor_id, bytes);
+        }
+        self.show_memory();
+    }
+
+    fn show_memory(&self) {
+        let (bytes, quiet) = self.shared.budget.counts();
+        let m = &self.shared.metrics;
+        m.sessions_memory_bytes.set(bytes as i64);
+        m.sessions_quiet.set(quiet as i64);
     }
 
     /// Persist the record (unless deleted) and drop unanswered commands: their callers retry
@@ -183,6 +243,8 @@ impl Actor {
         if let Some(done) = self.stop_reply.take() {
             let _ = done.send(());
         }
+        self.shared.budget.remove(self.actor_id);
+        self.show_memory();
         self.shared.metrics.sessions_live.dec();
     }
 

@@ -25,6 +25,7 @@ impl Actor {
         reply_ref: Option<Value>,
     ) -> Result<(), HubError> {
         self.state.check_subscribe()?;
+        self.state.unpack_tail();
         self.subscribers.retain(|s| s.conn_id() != sub.conn_id());
         let resume = self.state.resume(since.as_ref());
         let record = self.state.record();
@@ -37,7 +38,7 @@ impl Actor {
         }))];
         match resume {
             Resume::Replay { after } => {
-                frames.extend(self.state.replay(after).map(|e| Outbound::Event(e.clone())))
+                frames.extend(self.state.replay(after).map(Outbound::Event))
             }
             Resume::Snapshot => {
                 let (page, more) = self.shared.store.list_items(

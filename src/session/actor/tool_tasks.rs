@@ -14,19 +14,22 @@ use crate::tools::{ToolOutcome, Tools};
 const OUTCOMES: usize = 64;
 
 pub(super) struct ToolTasks {
-    /// Cloned into every task; the actor holds the receiver below.
-    tx: mpsc::Sender<(String, ToolOutcome)>,
-    /// Outcomes of finished calls, by call id.
-    rx: mpsc::Receiver<(String, ToolOutcome)>,
+    /// Made at the first call (most sessions never call a server tool, and a channel
+    /// allocates its first slots at once). The sender is cloned into every task; the actor
+    /// holds the receiver, where the outcomes of finished calls arrive with their call ids.
+    channel: Option<Outcomes>,
     running: HashMap<String, JoinHandle<()>>,
+}
+
+struct Outcomes {
+    tx: mpsc::Sender<(String, ToolOutcome)>,
+    rx: mpsc::Receiver<(String, ToolOutcome)>,
 }
 
 impl ToolTasks {
     pub(super) fn new() -> Self {
-        let (tx, rx) = mpsc::channel(OUTCOMES);
         ToolTasks {
-            tx,
-            rx,
+            channel: None,
             running: HashMap::new(),
         }
     }
@@ -39,7 +42,14 @@ impl ToolTasks {
         arguments: &str,
     ) {
         let call = tools.call(name, arguments);
-        let tx = self.tx.clone();
+        let tx = self
+            .channel
+            .get_or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(OUTCOMES);
+                Outcomes { tx, rx }
+            })
+            .tx
+            .clone();
         let id = call_id.clone();
         let task = tokio::spawn(async move {
             let outcome = call.await;
@@ -58,8 +68,11 @@ impl ToolTasks {
 
     /// The next finished call; pending while none finishes.
     pub(super) async fn next(&mut self) -> (String, ToolOutcome) {
+        let Some(ch) = self.channel.as_mut() else {
+            return std::future::pending().await;
+        };
         loop {
-            let (call_id, outcome) = self.rx.recv().await.expect("the actor holds a sender");
+            let (call_id, outcome) = ch.rx.recv().await.expect("the actor holds a sender");
             // An outcome of a call stopped meanwhile is dropped.
             if self.running.remove(&call_id).is_some() {
                 return (call_id, outcome);

@@ -30,6 +30,7 @@ pub(crate) use resume::Resume;
 pub(crate) use send::Accepted;
 
 use super::event::{Ack, Event, EventBody, ToolAck};
+use super::tail::Tail;
 use crate::config::{BusyPolicy, Config};
 use crate::domain::{new_epoch, now_ms, Item, ToolCall, ToolSpec};
 use crate::error::HubError;
@@ -197,7 +198,7 @@ pub(crate) struct SessionState {
     record: SessionRecord,
     rules: Rules,
     /// The most recent events, oldest first, for replay on resume.
-    tail: VecDeque<Arc<Event>>,
+    tail: Tail,
     active: Option<RunState>,
     queue: VecDeque<PendingRun>,
     waiting: Option<Waiting>,
@@ -218,8 +219,8 @@ impl SessionState {
         }
         SessionState {
             record,
+            tail: Tail::new(rules.replay_tail),
             rules,
-            tail: VecDeque::new(),
             active: None,
             queue: VecDeque::new(),
             waiting: None,
@@ -252,6 +253,26 @@ impl SessionState {
             && self.queue.is_empty()
             && !self.stopping
             && !self.waiting.as_ref().is_some_and(Waiting::has_running)
+    }
+
+    /// Compact the replay tail while the session is quiet (see `session::tail`).
+    pub(crate) fn pack_tail(&mut self) {
+        self.tail.pack();
+    }
+
+    /// Bring the replay tail back to events (a subscriber is coming: resumes read it).
+    pub(crate) fn unpack_tail(&mut self) {
+        self.tail.unpack();
+    }
+
+    /// The tail holds events not packed yet.
+    pub(crate) fn tail_can_pack(&self) -> bool {
+        !self.tail.is_packed() && self.tail.len() > 0
+    }
+
+    /// Bytes the replay tail takes (compressed when packed).
+    pub(crate) fn tail_bytes(&self) -> usize {
+        self.tail.bytes()
     }
 
     /// Write the record as it is now (its head seq and next ord move without a write).
@@ -290,10 +311,7 @@ impl SessionState {
             now_ms(),
             body,
         ));
-        self.tail.push_back(ev.clone());
-        while self.tail.len() > self.rules.replay_tail {
-            self.tail.pop_front();
-        }
+        self.tail.push(ev.clone());
         self.effects.push_back(Effect::Emit(ev));
     }
 

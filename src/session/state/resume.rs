@@ -47,23 +47,22 @@ impl SessionState {
         if since.seq == head {
             return Resume::Replay { after: head };
         }
-        let Some(oldest) = self.tail.front().map(|e| e.seq) else {
+        let Some(oldest) = self.tail.oldest_seq() else {
             return Resume::Snapshot;
         };
         let missing = (head - since.seq) as usize;
         if since.seq + 1 < oldest || missing > self.rules.replay_max {
             return Resume::Snapshot;
         }
-        let bytes: usize = self.replay(since.seq).map(|e| e.json.len()).sum();
-        if bytes > self.rules.resume_bytes {
+        if self.tail.bytes_after(since.seq) > self.rules.resume_bytes {
             return Resume::Snapshot;
         }
         Resume::Replay { after: since.seq }
     }
 
     /// The tail's events after `after`, in order.
-    pub(crate) fn replay(&self, after: u64) -> impl Iterator<Item = &Arc<Event>> {
-        self.tail.iter().filter(move |e| e.seq > after)
+    pub(crate) fn replay(&self, after: u64) -> impl Iterator<Item = Arc<Event>> {
+        self.tail.after(after).into_iter()
     }
 
     /// How many of the newest stored items a snapshot needs read: one page, one more to tell

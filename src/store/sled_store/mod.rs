@@ -36,6 +36,9 @@ use super::{
 };
 use crate::domain::{Item, ItemStatus};
 
+/// sled's page cache unless told otherwise: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 pub struct SledStore {
     db: sled::Db,
     generation: AtomicU64,
@@ -44,11 +47,19 @@ pub struct SledStore {
 }
 
 impl SledStore {
-    /// Open (or create) the store in `dir`. With `durable` false, barriers return at once.
+    /// Open (or create) the store in `dir`, with sled's page cache at its default here
+    /// ([`DEFAULT_CACHE_BYTES`]). With `durable` false, barriers return at once.
     pub fn open(dir: &Path, durable: bool) -> StoreResult<Arc<Self>> {
+        Self::open_with_cache(dir, durable, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Open (or create) the store in `dir` with a page cache of `cache_bytes` (sled's own
+    /// default, 1 GiB, is far more than a hub needs, and freed cache is memory kept).
+    pub fn open_with_cache(dir: &Path, durable: bool, cache_bytes: u64) -> StoreResult<Arc<Self>> {
         std::fs::create_dir_all(dir)?;
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .flush_every_ms(Some(500))
             .open()?;
         let barrier = if durable {
