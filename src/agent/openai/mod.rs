@@ -18,6 +18,7 @@
 //! and drops the HTTP response, which closes the connection to the model server.
 
 mod calls;
+mod chunks;
 mod history;
 mod http;
 mod retry;

@@ -1,0 +1,167 @@
+//! What the hub takes from the items of an upstream response stream (text deltas of choice 0,
+//! tool-call fragments put together by [`Calls`], none after the finish; the finish reason; the
+//! usage; in-band and stream errors) and how an ended reply is judged. No I/O and no clocks
+//! (those stay in `run`).
+
+use std::collections::VecDeque;
+
+use async_openai::error::{OpenAIError, StreamError};
+
+use super::calls::Calls;
+use super::http::{parse_error_body, truncate};
+use super::wire::{Chunk, WireFinish};
+use crate::agent::{AgentChunk, AgentError, FinishReason, Usage};
+
+pub(super) type Output = Result<AgentChunk, AgentError>;
+
+/// What the chunks of one response said so far.
+#[derive(Debug, Default)]
+pub(super) struct Tally {
+    pub(super) got_token: bool,
+    pub(super) finish: Option<WireFinish>,
+    pub(super) usage: Option<Usage>,
+    /// The turn's tool calls so far.
+    calls: Calls,
+}
+
+/// What one more item of the response led to.
+#[derive(Debug)]
+pub(super) enum Step {
+    /// Keep reading.
+    More,
+    /// The reply is over: emit the end (usage, then finished or an error).
+    End(Result<FinishReason, AgentError>),
+}
+
+impl Tally {
+    /// One item of the response stream (`None`: it ended), pushing any output to `out`.
+    pub(super) fn take(
+        &mut self,
+        item: Option<Result<Chunk, OpenAIError>>,
+        out: &mut VecDeque<Output>,
+    ) -> Step {
+        match item {
+            None => self.end(),
+            Some(Err(_)) if self.finish.is_some() => self.end(),
+            Some(Err(e)) => Step::End(Err(classify_stream(&e))),
+            // Like a broken stream, an error after the finish costs the usage, not the reply.
+            Some(Ok(chunk)) if chunk.error.is_some() => match self.finish {
+                Some(_) => self.end(),
+                None => Step::End(Err(in_band_error(chunk.error.as_ref()))),
+            },
+            Some(Ok(chunk)) => {
+                self.apply(chunk, out);
+                Step::More
+            }
+        }
+    }
+
+    /// Takes text, tool-call fragments, finish reason and usage out of one chunk.
+    fn apply(&mut self, chunk: Chunk, out: &mut VecDeque<Output>) {
+        if let Some(u) = chunk.usage {
+            self.usage = Some(Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+                total_tokens: u.total_tokens,
+            });
+        }
+        // We ask for one choice; a server that sends more gets only the first one read.
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            let delta = choice.delta;
+            if self.finish.is_none() {
+                for text in [delta.content, delta.refusal].into_iter().flatten() {
+                    if !text.is_empty() {
+                        self.got_token = true;
+                        out.push_back(Ok(AgentChunk::Delta(text)));
+                    }
+                }
+                let mut started = Vec::new();
+                for fragment in delta.tool_calls.into_iter().flatten() {
+                    // Any fragment is a token, even one that only opens a call: the model is
+                    // answering, so the gap clock applies and nothing may be retried.
+                    self.got_token = true;
+                    self.calls.apply(fragment, &mut started);
+                }
+                out.extend(started.into_iter().map(Ok));
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish.get_or_insert(reason);
+            }
+        }
+    }
+
+    /// The response ended (EOF, `[DONE]`, or trouble after the finish): judge by finish_reason.
+    ///
+    /// A turn that started calls ends with them whatever finish it names: Ollama, among others,
+    /// says `stop` after tool calls. `tool_calls` with no call is a plain stop. `length` stays
+    /// `Length` even after calls (their arguments may be cut), for the session to judge.
+    pub(super) fn end(&self) -> Step {
+        Step::End(match self.finish {
+            Some(WireFinish::Length) => Ok(FinishReason::Length),
+            Some(WireFinish::ContentFilter) => Err(AgentError::new(
+                "upstream_content_filter",
+                "the model server's content filter stopped the reply",
+                false,
+            )),
+            Some(WireFinish::Stop | WireFinish::ToolCalls | WireFinish::FunctionCall) => {
+                match self.calls.finish() {
+                    Ok(0) => Ok(FinishReason::Stop),
+                    Ok(_) => Ok(FinishReason::ToolCalls),
+                    Err(e) => Err(e),
+                }
+            }
+            None => Err(AgentError::new(
+                "upstream_protocol",
+                "the model server ended the stream without a finish_reason",
+                true,
+            )),
+        })
+    }
+}
+
+/// The stable error of a failure in the middle of the stream.
+fn classify_stream(e: &OpenAIError) -> AgentError {
+    match e {
+        // The connection broke: reset, or closed before the body was complete.
+        OpenAIError::StreamError(inner) if matches!(**inner, StreamError::EventStream(_)) => {
+            AgentError::new(
+                "upstream_unavailable",
+                format!("the connection to the model server broke mid-reply: {inner}"),
+                true,
+            )
+        }
+        // Servers report mid-stream failures in-band as `data: {"error": {...}}`; one that
+        // also breaks the chunk's shape still counts as that. Anything else unparsable is a
+        // protocol error. The chunk itself is not repeated: it may hold completion text.
+        OpenAIError::JSONDeserialize(parse, content) => {
+            match serde_json::from_str::<serde_json::Value>(content) {
+                Ok(v) if v.get("error").is_some() => in_band_error(v.get("error")),
+                _ => AgentError::new(
+                    "upstream_protocol",
+                    format!("the model server sent a malformed chunk: {parse}"),
+                    true,
+                ),
+            }
+        }
+        other => AgentError::new(
+            "upstream_protocol",
+            format!("the model server's stream failed: {other}"),
+            true,
+        ),
+    }
+}
+
+/// The error a server reported in the stream as `{"error": ...}`.
+fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
+    let body = serde_json::to_vec(&error).unwrap_or_default();
+    let (_, message) = parse_error_body(&body);
+    let message = message.unwrap_or_else(|| "no message".into());
+    AgentError::new(
+        "upstream_error",
+        format!(
+            "the model server reported an error mid-reply: {}",
+            truncate(&message, 300)
+        ),
+        true,
+    )
+}
