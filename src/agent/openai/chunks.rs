@@ -1,11 +1,12 @@
 //! What the hub takes from the items of an upstream response stream (text deltas of choice 0,
 //! tool-call fragments put together by [`Calls`], none after the finish; the finish reason; the
 //! usage; in-band and stream errors) and how an ended reply is judged. No I/O and no clocks
-//! (those stay in `run`).
+//! (those stay in `run`), so the fuzz target `upstream_chunks` drives it through [`replay`].
 
 use std::collections::VecDeque;
 
 use async_openai::error::{OpenAIError, StreamError};
+use futures::StreamExt;
 
 use super::calls::Calls;
 use super::http::{parse_error_body, truncate};
@@ -164,4 +165,48 @@ fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
         ),
         true,
     )
+}
+
+/// How many bytes of the body [`replay`] hands over at a time, like TCP reads: events and
+/// UTF-8 characters cut across reads must come out whole.
+const READ: usize = 13;
+
+/// For the fuzz target: a response body through the SSE parser async-openai uses
+/// (eventsource-stream), its event mapping (`[DONE]` ends, `keepalive` events are skipped,
+/// `data` is parsed as a [`Chunk`]) and then [`Tally::take`], as `run` reads a response.
+/// Returns what the run would yield, one output a line, the end last.
+pub(crate) fn replay(body: &[u8]) -> String {
+    let reads = body
+        .chunks(READ)
+        .map(|b| Ok::<_, std::io::Error>(b.to_vec()));
+    let mut events = eventsource_stream::EventStream::new(futures::stream::iter(reads));
+    let mut tally = Tally::default();
+    let mut out = VecDeque::new();
+    let end = futures::executor::block_on(async {
+        loop {
+            let item = loop {
+                match events.next().await {
+                    None => break None,
+                    Some(Err(e)) => {
+                        let e = StreamError::EventStream(e.to_string());
+                        break Some(Err(OpenAIError::StreamError(Box::new(e))));
+                    }
+                    Some(Ok(event)) if event.data == "[DONE]" => break None,
+                    Some(Ok(event)) if event.event == "keepalive" => continue,
+                    Some(Ok(event)) => {
+                        break Some(
+                            serde_json::from_str::<Chunk>(&event.data)
+                                .map_err(|e| OpenAIError::JSONDeserialize(e, event.data.clone())),
+                        )
+                    }
+                }
+            };
+            if let Step::End(end) = tally.take(item, &mut out) {
+                return end;
+            }
+        }
+    });
+    let mut lines: Vec<String> = out.into_iter().map(|o| format!("{o:?}")).collect();
+    lines.push(format!("{:?} {end:?}", tally.usage));
+    lines.join("\n")
 }
