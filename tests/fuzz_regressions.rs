@@ -133,6 +133,9 @@ fn response_bodies_reach_the_chunk_handling() {
             "None Ok(ToolCalls)"
         )
     );
+    // A byte order mark first (it panicked eventsource-stream; the hub strips it first).
+    let bom = [b"\xEF\xBB\xBF".as_slice(), sse.as_bytes()].concat();
+    assert_eq!(upstream_chunks(&bom), "Ok(Delta(\"Hi\"))\nNone Ok(Stop)");
     let unnamed = chunk(r#"{"tool_calls":[{"index":0,"id":"a"}]}"#, r#""stop""#);
     let unnamed = upstream_chunks(unnamed.as_bytes());
     assert!(unnamed.contains("without a function name"), "{unnamed}");

@@ -6,7 +6,8 @@
 use std::collections::VecDeque;
 
 use async_openai::error::{OpenAIError, StreamError};
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
 
 use super::calls::Calls;
 use super::http::{parse_error_body, truncate};
@@ -167,19 +168,56 @@ fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
     )
 }
 
+/// A UTF-8 byte order mark, which SSE says to ignore at the start of a stream.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A response body without its leading byte order mark, if it has one (in whatever reads it
+/// comes). eventsource-stream 0.2.3, the SSE parser async-openai runs, means to skip it but
+/// slices the text at byte 1 of its 3 and panics, killing the reader task (seen in its source
+/// while fuzzing; the `upstream_chunks` target panics on fuzz/regressions/upstream_chunks/
+/// without this). So `http` hands async-openai the body through this. A read error before three bytes came drops the bytes held: the stream fails anyway.
+pub(super) fn skip_bom<S, E>(body: S) -> impl Stream<Item = Result<Bytes, E>>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let state = (body.fuse(), Some(Vec::new()));
+    futures::stream::unfold(state, |(mut body, head)| async move {
+        let Some(mut head) = head else {
+            let item = body.next().await?;
+            return Some((item, (body, None)));
+        };
+        let first = loop {
+            match body.next().await {
+                Some(Ok(bytes)) => {
+                    head.extend_from_slice(&bytes);
+                    if head.len() >= BOM.len() {
+                        break Ok(head.strip_prefix(BOM).unwrap_or(&head).to_vec());
+                    }
+                }
+                Some(Err(e)) => break Err(e),
+                // The whole body is shorter than a BOM: a BOM's start is dropped too.
+                None if BOM.starts_with(&head) => return None,
+                None => break Ok(head),
+            }
+        };
+        Some((first.map(Bytes::from), (body, None)))
+    })
+}
+
 /// How many bytes of the body [`replay`] hands over at a time, like TCP reads: events and
 /// UTF-8 characters cut across reads must come out whole.
 const READ: usize = 13;
 
-/// For the fuzz target: a response body through the SSE parser async-openai uses
-/// (eventsource-stream), its event mapping (`[DONE]` ends, `keepalive` events are skipped,
+/// For the fuzz target: a response body through [`skip_bom`] and the SSE parser async-openai
+/// uses (eventsource-stream), its event mapping (`[DONE]` ends, `keepalive` events are skipped,
 /// `data` is parsed as a [`Chunk`]) and then [`Tally::take`], as `run` reads a response.
 /// Returns what the run would yield, one output a line, the end last.
 pub(crate) fn replay(body: &[u8]) -> String {
     let reads = body
         .chunks(READ)
-        .map(|b| Ok::<_, std::io::Error>(b.to_vec()));
-    let mut events = eventsource_stream::EventStream::new(futures::stream::iter(reads));
+        .map(|b| Ok::<_, std::io::Error>(Bytes::copy_from_slice(b)));
+    let body = Box::pin(skip_bom(futures::stream::iter(reads)));
+    let mut events = eventsource_stream::EventStream::new(body);
     let mut tally = Tally::default();
     let mut out = VecDeque::new();
     let end = futures::executor::block_on(async {
@@ -209,4 +247,33 @@ pub(crate) fn replay(body: &[u8]) -> String {
     let mut lines: Vec<String> = out.into_iter().map(|o| format!("{o:?}")).collect();
     lines.push(format!("{:?} {end:?}", tally.usage));
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn through(reads: &[&[u8]]) -> Vec<u8> {
+        let reads = reads
+            .iter()
+            .map(|r| Ok::<_, ()>(Bytes::copy_from_slice(r)))
+            .collect::<Vec<_>>();
+        let out = skip_bom(futures::stream::iter(reads)).collect::<Vec<_>>();
+        futures::executor::block_on(out)
+            .into_iter()
+            .flat_map(|r| r.expect("no read error").to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn a_leading_bom_goes_in_whatever_reads_it_comes() {
+        assert_eq!(through(&[b"\xEF\xBB\xBFdata: x\n\n"]), b"data: x\n\n");
+        assert_eq!(through(&[b"\xEF", b"", b"\xBB", b"\xBFda", b"ta"]), b"data");
+        assert_eq!(through(&[b"\xEF\xBB"]), b"");
+        // Only a leading one, and other bytes are kept as they are.
+        assert_eq!(through(&[b"d", b"\xEF\xBB\xBF"]), b"d\xEF\xBB\xBF");
+        assert_eq!(through(&[b"\xEFx", b"yz"]), b"\xEFxyz");
+        assert_eq!(through(&[b"ab"]), b"ab");
+        assert_eq!(through(&[]), b"");
+    }
 }
