@@ -171,11 +171,13 @@ fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
 /// A UTF-8 byte order mark, which SSE says to ignore at the start of a stream.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// A response body without its leading byte order mark, if it has one (in whatever reads it
-/// comes). eventsource-stream 0.2.3, the SSE parser async-openai runs, means to skip it but
-/// slices the text at byte 1 of its 3 and panics, killing the reader task (seen in its source
-/// while fuzzing; the `upstream_chunks` target panics on fuzz/regressions/upstream_chunks/
-/// without this). So `http` hands async-openai the body through this. A read error before three bytes came drops the bytes held: the stream fails anyway.
+/// A response body without its leading byte order marks (in whatever reads they come).
+/// eventsource-stream 0.2.3, the SSE parser async-openai runs, means to skip one but slices
+/// the text at byte 1 of its 3 and panics, killing the reader task (seen in its source while
+/// fuzzing; the `upstream_chunks` target panics on fuzz/regressions/upstream_chunks/ without
+/// this). It would panic on a second one just the same (the fuzzer found that), so every
+/// leading one goes. `http` hands async-openai the body through this. A read error while the
+/// first bytes are held drops them: the stream fails anyway.
 pub(super) fn skip_bom<S, E>(body: S) -> impl Stream<Item = Result<Bytes, E>>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
@@ -187,17 +189,18 @@ where
             return Some((item, (body, None)));
         };
         let first = loop {
+            while head.starts_with(BOM) {
+                head.drain(..BOM.len());
+            }
+            // Held while it is empty or may still turn out a BOM.
+            if !head.is_empty() && !BOM.starts_with(&head) {
+                break Ok(head);
+            }
             match body.next().await {
-                Some(Ok(bytes)) => {
-                    head.extend_from_slice(&bytes);
-                    if head.len() >= BOM.len() {
-                        break Ok(head.strip_prefix(BOM).unwrap_or(&head).to_vec());
-                    }
-                }
+                Some(Ok(bytes)) => head.extend_from_slice(&bytes),
                 Some(Err(e)) => break Err(e),
-                // The whole body is shorter than a BOM: a BOM's start is dropped too.
-                None if BOM.starts_with(&head) => return None,
-                None => break Ok(head),
+                // Nothing but BOMs, or the start of one.
+                None => return None,
             }
         };
         Some((first.map(Bytes::from), (body, None)))
@@ -270,6 +273,11 @@ mod tests {
         assert_eq!(through(&[b"\xEF\xBB\xBFdata: x\n\n"]), b"data: x\n\n");
         assert_eq!(through(&[b"\xEF", b"", b"\xBB", b"\xBFda", b"ta"]), b"data");
         assert_eq!(through(&[b"\xEF\xBB"]), b"");
+        assert_eq!(through(&[b"\xEF\xBB\xBF\xEF\xBB\xBFa"]), b"a");
+        assert_eq!(
+            through(&[b"\xEF\xBB\xBF", b"\xEF\xBB", b"\xBF", b"a"]),
+            b"a"
+        );
         // Only a leading one, and other bytes are kept as they are.
         assert_eq!(through(&[b"d", b"\xEF\xBB\xBF"]), b"d\xEF\xBB\xBF");
         assert_eq!(through(&[b"\xEFx", b"yz"]), b"\xEFxyz");
