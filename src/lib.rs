@@ -11,12 +11,15 @@
 //! - [`agent`]: the [`agent::Agent`] trait and its implementations.
 //! - [`transport`]: WebSocket, SSE, ChatKit, AG-UI and REST adapters.
 //! - [`auth`], [`error`], [`telemetry`]: identity, error codes, logs and metrics.
+//! - `fuzzing`: the decoders of outside input, one call each, for the fuzz targets in `fuzz/`.
 
 pub mod agent;
 pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod session;
 pub mod store;
 pub mod telemetry;

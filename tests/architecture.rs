@@ -24,6 +24,7 @@ const ROOMS: &[&str] = &[
     "transport",
     "auth",
     "tools",
+    "fuzzing",
 ];
 
 /// The crates that carry HTTP or WebSocket types; only the edge rooms may use them.
@@ -48,10 +49,13 @@ enum Target {
 /// - `store` and `agent` sit below `session`: no `session`, `transport` or `auth`;
 /// - `session` knows nothing of HTTP or of who asks: no `transport`, `auth` or web crate;
 /// - `domain`, `config` and `error` are leaves: no other room; `domain` and `error` no web
-///   crate either (axum today; the other four would carry HTTP types just the same).
+///   crate either (axum today; the other four would carry HTTP types just the same);
+/// - `fuzzing` (entry points for the fuzz targets, issue 15) may reach into any room, and no
+///   room may depend on it: it is a harness, not a layer.
 fn forbidden(from: &str, to: &Target) -> bool {
     match to {
         Target::Root(room) if room == from => false,
+        Target::Root(room) if room == "fuzzing" => true,
         Target::Root(room) => match from {
             "store" | "agent" => matches!(room.as_str(), "session" | "transport" | "auth"),
             "session" => matches!(room.as_str(), "transport" | "auth"),
@@ -367,6 +371,19 @@ use crate::auth::Principal;
         );
         let tests = "#[cfg(test)]\nmod tests {\n    use super::*;\n    use super::super::Hub;\n}\n";
         assert_eq!(check("src/session/hub.rs", tests), Vec::<String>::new());
+    }
+
+    #[test]
+    fn no_room_depends_on_the_fuzzing_entry_points() {
+        let src = "pub fn f(d: &[u8]) -> String { crate::transport::fuzz::x(d) }\nuse crate::agent::openai;\n";
+        assert_eq!(check("src/fuzzing.rs", src), Vec::<String>::new());
+        assert_eq!(
+            check(
+                "src/transport/ws.rs",
+                "use crate::fuzzing::ws_client_frame;\n"
+            ),
+            ["src/transport/ws.rs:1: transport -> fuzzing"]
+        );
     }
 
     #[test]

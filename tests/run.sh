@@ -7,6 +7,7 @@
 #   - tests/browser/setup.sh : Debian chromium + playwright-core (browser tests)
 #   - tests/openapi/setup.sh : Python venv with openapi-spec-validator (/openapi.json)
 #   - tests/typescript/setup.sh : npm typescript (static/hub.d.ts checks)
+#   - tests/fuzz/setup.sh    : cargo-fuzz (tests/fuzz_smoke.rs)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export DEBIAN_FRONTEND=noninteractive

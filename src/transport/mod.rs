@@ -5,6 +5,7 @@ mod agui;
 mod assets;
 mod chatkit;
 pub(crate) mod error;
+pub(crate) mod fuzz;
 pub mod openapi;
 pub(crate) mod rest;
 pub(crate) mod sse;

@@ -1,16 +1,19 @@
 //! Client frames of the WebSocket transport: parse, check in protocol order (shape, existence,
-//! authorization, subscription, state), call the `Hub`, and queue the direct reply.
+//! authorization, subscription, state), call the `Hub`, and queue the direct reply. The shape
+//! checks ([`parse`]) come before any `Hub` call and need no session, so the fuzz target
+//! `ws_client_frame` runs them as they are.
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use std::collections::HashMap;
 
 use super::ws::Conn;
 use super::{wire, AppState};
+use crate::domain::Position;
 use crate::error::HubError;
-use crate::session::{Outbound, Subscription};
+use crate::session::{Outbound, SendRequest, Subscription, ToolResolution};
 
 /// Owned by the connection's reader task: the subscriptions end when it does.
 pub(crate) struct FrameHandler {
@@ -22,9 +25,109 @@ pub(crate) struct FrameHandler {
 }
 
 /// A frame's `ref` and `session`, echoed in its error reply.
-struct Echo {
-    reply_ref: Option<Value>,
-    session: Option<String>,
+#[derive(Debug, Default)]
+pub(crate) struct Echo {
+    pub(crate) reply_ref: Option<Value>,
+    pub(crate) session: Option<String>,
+}
+
+/// A client frame whose shape passed the checks: what the `Hub` is then asked.
+#[derive(Debug)]
+pub(crate) enum Frame {
+    Subscribe {
+        session: String,
+        since: Option<Position>,
+    },
+    Unsubscribe {
+        session: String,
+    },
+    Send {
+        session: String,
+        req: SendRequest,
+    },
+    Cancel {
+        session: String,
+        run_id: Option<String>,
+    },
+    /// `tool_result` or `tool_approval`.
+    ResolveTool {
+        session: String,
+        call_id: String,
+        how: ToolResolution,
+    },
+    Ping,
+}
+
+/// The text of a client message, checked in protocol order as far as no session is needed:
+/// a JSON object, `ref`, `type`, then the type's fields. The echo (`ref`, `session`) comes
+/// back whatever the outcome, for the error reply.
+pub(crate) fn parse(text: &str, max_text_chars: usize) -> (Echo, Result<Frame, HubError>) {
+    let mut echo = Echo::default();
+    let obj = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => o,
+        Ok(_) => {
+            let e = HubError::BadRequest("a frame must be a JSON object".into());
+            return (echo, Err(e));
+        }
+        Err(e) => {
+            return (
+                echo,
+                Err(HubError::BadRequest(format!("malformed JSON: {e}"))),
+            )
+        }
+    };
+    echo.session = obj
+        .get("session")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    match obj.get("ref") {
+        None => {}
+        Some(r @ (Value::String(_) | Value::Number(_))) => echo.reply_ref = Some(r.clone()),
+        Some(_) => {
+            let e = HubError::BadRequest("`ref` must be a string or a number".into());
+            return (echo, Err(e));
+        }
+    }
+    let kind = match obj.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(_) => {
+            let e = HubError::BadRequest("`type` must be a string".into());
+            return (echo, Err(e));
+        }
+        None => return (echo, Err(HubError::BadRequest("missing `type`".into()))),
+    };
+    let session = || wire::req_str(&obj, "session").map(str::to_owned);
+    let frame = match kind {
+        "subscribe" => session().and_then(|session| {
+            let since = match obj.get("since") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(wire::parse_since(v)?),
+            };
+            Ok(Frame::Subscribe { session, since })
+        }),
+        "unsubscribe" => session().map(|session| Frame::Unsubscribe { session }),
+        "send" => session().and_then(|session| {
+            let req = wire::send_request(&obj, max_text_chars)?;
+            Ok(Frame::Send { session, req })
+        }),
+        "cancel" => session().and_then(|session| {
+            let run_id = wire::opt_str(&obj, "run_id")?;
+            Ok(Frame::Cancel { session, run_id })
+        }),
+        "tool_result" | "tool_approval" => session().and_then(|session| {
+            let (call_id, how) = wire::tool_resolution(&obj, kind == "tool_approval")?;
+            Ok(Frame::ResolveTool {
+                session,
+                call_id,
+                how,
+            })
+        }),
+        "ping" => Ok(Frame::Ping),
+        other => Err(HubError::UnknownType(format!(
+            "unknown frame type `{other}`"
+        ))),
+    };
+    (echo, frame)
 }
 
 impl FrameHandler {
@@ -50,85 +153,31 @@ impl FrameHandler {
     }
 
     pub(crate) async fn on_binary(&self) {
-        let echo = Echo {
-            reply_ref: None,
-            session: None,
-        };
         self.error(
             HubError::BadRequest("binary frames are not supported; send JSON text".into()),
-            &echo,
+            &Echo::default(),
         )
         .await;
     }
 
     pub(crate) async fn on_text(&mut self, text: &str) {
-        let mut echo = Echo {
-            reply_ref: None,
-            session: None,
-        };
-        let obj = match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(o)) => o,
-            Ok(_) => {
-                return self
-                    .error(
-                        HubError::BadRequest("a frame must be a JSON object".into()),
-                        &echo,
-                    )
-                    .await
-            }
-            Err(e) => {
-                return self
-                    .error(HubError::BadRequest(format!("malformed JSON: {e}")), &echo)
-                    .await
-            }
-        };
-        echo.session = obj
-            .get("session")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        match obj.get("ref") {
-            None => {}
-            Some(r @ (Value::String(_) | Value::Number(_))) => echo.reply_ref = Some(r.clone()),
-            Some(_) => {
-                return self
-                    .error(
-                        HubError::BadRequest("`ref` must be a string or a number".into()),
-                        &echo,
-                    )
-                    .await
-            }
-        }
-        let kind = match obj.get("type") {
-            Some(Value::String(t)) => t.clone(),
-            Some(_) => {
-                return self
-                    .error(
-                        HubError::BadRequest("`type` must be a string".into()),
-                        &echo,
-                    )
-                    .await
-            }
-            None => {
-                return self
-                    .error(HubError::BadRequest("missing `type`".into()), &echo)
-                    .await
-            }
-        };
-        let result = match kind.as_str() {
-            "subscribe" => self.subscribe(&obj, &echo).await,
-            "unsubscribe" => self.unsubscribe(&obj, &echo).await,
-            "send" => self.send(&obj, &echo).await,
-            "cancel" => self.cancel(&obj).await,
-            "tool_result" => self.resolve_tool(&obj, false, &echo).await,
-            "tool_approval" => self.resolve_tool(&obj, true, &echo).await,
-            "ping" => {
+        let (echo, frame) = parse(text, self.state.hub.config().max_text_chars);
+        let result = match frame {
+            Ok(Frame::Subscribe { session, since }) => self.subscribe(&session, since, &echo).await,
+            Ok(Frame::Unsubscribe { session }) => self.unsubscribe(&session, &echo).await,
+            Ok(Frame::Send { session, req }) => self.send(&session, req, &echo).await,
+            Ok(Frame::Cancel { session, run_id }) => self.cancel(&session, run_id).await,
+            Ok(Frame::ResolveTool {
+                session,
+                call_id,
+                how,
+            }) => self.resolve_tool(&session, call_id, how, &echo).await,
+            Ok(Frame::Ping) => {
                 self.reply(wire::reply_frame("pong", &echo.reply_ref, None))
                     .await;
                 Ok(())
             }
-            other => Err(HubError::UnknownType(format!(
-                "unknown frame type `{other}`"
-            ))),
+            Err(e) => Err(e),
         };
         if let Err(e) = result {
             self.error(e, &echo).await;
@@ -156,12 +205,12 @@ impl FrameHandler {
         Ok(&self.subs[session])
     }
 
-    async fn subscribe(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = wire::req_str(obj, "session")?;
-        let since = match obj.get("since") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(wire::parse_since(v)?),
-        };
+    async fn subscribe(
+        &mut self,
+        session: &str,
+        since: Option<Position>,
+        echo: &Echo,
+    ) -> Result<(), HubError> {
         self.subs.retain(|_, s| !s.is_ended());
         if !self.subs.contains_key(session)
             && self.subs.len() >= self.state.hub.config().max_subscriptions
@@ -186,8 +235,7 @@ impl FrameHandler {
         Ok(())
     }
 
-    async fn unsubscribe(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = wire::req_str(obj, "session")?;
+    async fn unsubscribe(&mut self, session: &str, echo: &Echo) -> Result<(), HubError> {
         self.subscribed(session)?;
         let sub = self.subs.remove(session).expect("checked above");
         sub.unsubscribe().await?;
@@ -200,9 +248,7 @@ impl FrameHandler {
         Ok(())
     }
 
-    async fn send(&mut self, obj: &Map<String, Value>, echo: &Echo) -> Result<(), HubError> {
-        let session = wire::req_str(obj, "session")?;
-        let req = wire::send_request(obj, self.state.hub.config().max_text_chars)?;
+    async fn send(&mut self, session: &str, req: SendRequest, echo: &Echo) -> Result<(), HubError> {
         // The actor queues the ack on this connection itself, before the `message` event.
         self.subscribed(session)?
             .send(req, echo.reply_ref.clone())
@@ -213,20 +259,17 @@ impl FrameHandler {
     /// `tool.result`.
     async fn resolve_tool(
         &mut self,
-        obj: &Map<String, Value>,
-        approval: bool,
+        session: &str,
+        call_id: String,
+        how: ToolResolution,
         echo: &Echo,
     ) -> Result<(), HubError> {
-        let session = wire::req_str(obj, "session")?;
-        let (call_id, how) = wire::tool_resolution(obj, approval)?;
         self.subscribed(session)?
             .resolve_tool(call_id, how, echo.reply_ref.clone())
             .await
     }
 
-    async fn cancel(&mut self, obj: &Map<String, Value>) -> Result<(), HubError> {
-        let session = wire::req_str(obj, "session")?;
-        let run_id = wire::opt_str(obj, "run_id")?;
+    async fn cancel(&mut self, session: &str, run_id: Option<String>) -> Result<(), HubError> {
         self.subscribed(session)?.cancel(run_id).await
     }
 }

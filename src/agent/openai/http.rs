@@ -15,6 +15,8 @@ use std::time::Duration;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::HttpRequestFactory;
 use futures::StreamExt;
+
+use super::chunks::skip_bom;
 use reqwest::header::{HeaderMap, AUTHORIZATION, RETRY_AFTER};
 use reqwest::StatusCode;
 
@@ -85,11 +87,27 @@ impl tower::Service<HttpRequestFactory> for UpstreamService {
                 })
             })?;
             if response.status().is_success() {
-                return Ok(response);
+                return Ok(without_bom(response));
             }
             Err(boxed(status_error(response).await))
         })
     }
+}
+
+/// The response with its body through [`skip_bom`]: a stream that starts with a byte order
+/// mark would otherwise panic async-openai's reader task.
+fn without_bom(response: reqwest::Response) -> reqwest::Response {
+    let mut out = http::Response::builder()
+        .status(response.status())
+        .version(response.version());
+    if let Some(headers) = out.headers_mut() {
+        *headers = response.headers().clone();
+    }
+    let body = reqwest::Body::wrap_stream(skip_bom(response.bytes_stream()));
+    let out = out
+        .body(body)
+        .expect("status and version come from a response");
+    reqwest::Response::from(out)
 }
 
 fn boxed(e: UpstreamHttpError) -> OpenAIError {

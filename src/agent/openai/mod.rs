@@ -18,6 +18,7 @@
 //! and drops the HTTP response, which closes the connection to the model server.
 
 mod calls;
+mod chunks;
 mod history;
 mod http;
 mod retry;
@@ -33,6 +34,7 @@ use async_openai::Client;
 use super::{Agent, AgentRequest, AgentStream};
 use crate::config::Config;
 
+pub(crate) use chunks::replay as replay_chunks;
 pub use history::{CONTEXT_PREFIX, DENIED_NOTE, STOPPED_NOTE, TOOL_STOPPED_NOTE};
 
 /// Everything the OpenAI agent needs, resolved from the config at start-up.

@@ -10,20 +10,18 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use async_openai::error::{OpenAIError, StreamError};
+use async_openai::error::OpenAIError;
 use async_openai::types::stream::StreamResponse;
 use futures::StreamExt;
 use reqwest::StatusCode;
 use tokio::time::{timeout_at, Instant};
 
-use super::calls::Calls;
-use super::http::{parse_error_body, truncate, UpstreamHttpError};
+use super::chunks::{Output, Step, Tally};
+use super::http::UpstreamHttpError;
 use super::retry::{is_retryable, Backoff};
-use super::wire::{ChatRequest, Chunk, StreamOptions, Tool, WireFinish};
+use super::wire::{ChatRequest, Chunk, StreamOptions, Tool};
 use super::{history, Shared};
-use crate::agent::{AgentChunk, AgentError, AgentRequest, AgentStream, FinishReason, Usage};
-
-type Output = Result<AgentChunk, AgentError>;
+use crate::agent::{AgentChunk, AgentError, AgentRequest, AgentStream};
 
 pub(super) fn stream(shared: Arc<Shared>, request: AgentRequest) -> AgentStream {
     let run = Run {
@@ -58,19 +56,8 @@ struct Reading {
     /// When the current clock runs out: first-token clock until the first token, then the
     /// gap clock, restarted by every chunk.
     deadline: Instant,
-    got_token: bool,
-    finish: Option<WireFinish>,
-    usage: Option<Usage>,
-    /// The turn's tool calls so far.
-    calls: Calls,
-}
-
-/// What reading one more item from the upstream led to.
-enum Step {
-    /// Keep reading.
-    More,
-    /// The reply is over: emit the end (usage, then finished or an error).
-    End(Result<FinishReason, AgentError>),
+    /// What the chunks said so far.
+    tally: Tally,
 }
 
 impl Run {
@@ -92,7 +79,7 @@ impl Run {
                 Phase::Reading(reading) => {
                     let step = read(reading, &self.shared, &mut self.pending).await;
                     if let Step::End(end) = step {
-                        let usage = reading.usage;
+                        let usage = reading.tally.usage;
                         // Dropping `Reading` closes the upstream connection if the server left
                         // it open (a stall, or junk after the end).
                         self.phase = Phase::Done;
@@ -138,10 +125,7 @@ async fn connect(shared: &Shared, request: &AgentRequest) -> Result<Reading, Age
                 return Ok(Reading {
                     stream,
                     deadline,
-                    got_token: false,
-                    finish: None,
-                    usage: None,
-                    calls: Calls::default(),
+                    tally: Tally::default(),
                 })
             }
             Ok(Err(e)) => e,
@@ -209,15 +193,15 @@ fn body(shared: &Shared, request: &AgentRequest) -> ChatRequest {
     }
 }
 
-/// Reads one item from the response, pushing any text to `out`.
+/// Reads one item from the response under the clocks; [`Tally::take`] says what it means.
 async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> Step {
     let settings = &shared.settings;
     let item = match timeout_at(r.deadline, r.stream.next()).await {
         Ok(item) => item,
         // The reply is complete once finish_reason came; a server that then stalls before
         // `[DONE]` (or the usage chunk) costs the usage figures, not the reply.
-        Err(_) if r.finish.is_some() => return end_of_reply(r),
-        Err(_) if r.got_token => {
+        Err(_) if r.tally.finish.is_some() => return r.tally.end(),
+        Err(_) if r.tally.got_token => {
             return Step::End(Err(AgentError::new(
                 "upstream_timeout",
                 format!(
@@ -229,85 +213,11 @@ async fn read(r: &mut Reading, shared: &Shared, out: &mut VecDeque<Output>) -> S
         }
         Err(_) => return Step::End(Err(first_token_timeout(settings.first_token_timeout))),
     };
-    match item {
-        None => end_of_reply(r),
-        Some(Err(_)) if r.finish.is_some() => end_of_reply(r),
-        Some(Err(e)) => Step::End(Err(classify_stream(&e))),
-        // Like a broken stream, an error after the finish costs the usage, not the reply.
-        Some(Ok(chunk)) if chunk.error.is_some() => match r.finish {
-            Some(_) => end_of_reply(r),
-            None => Step::End(Err(in_band_error(chunk.error.as_ref()))),
-        },
-        Some(Ok(chunk)) => {
-            apply(r, chunk, out);
-            if r.got_token || r.finish.is_some() {
-                r.deadline = Instant::now() + settings.chunk_timeout;
-            }
-            Step::More
-        }
+    let step = r.tally.take(item, out);
+    if matches!(step, Step::More) && (r.tally.got_token || r.tally.finish.is_some()) {
+        r.deadline = Instant::now() + settings.chunk_timeout;
     }
-}
-
-/// Takes text, tool-call fragments, finish reason and usage out of one chunk.
-fn apply(r: &mut Reading, chunk: Chunk, out: &mut VecDeque<Output>) {
-    if let Some(u) = chunk.usage {
-        r.usage = Some(Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            total_tokens: u.total_tokens,
-        });
-    }
-    // We ask for one choice; a server that sends more gets only the first one read.
-    for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-        let delta = choice.delta;
-        if r.finish.is_none() {
-            for text in [delta.content, delta.refusal].into_iter().flatten() {
-                if !text.is_empty() {
-                    r.got_token = true;
-                    out.push_back(Ok(AgentChunk::Delta(text)));
-                }
-            }
-            let mut started = Vec::new();
-            for fragment in delta.tool_calls.into_iter().flatten() {
-                // Any fragment is a token, even one that only opens a call: the model is
-                // answering, so the gap clock applies and nothing may be retried.
-                r.got_token = true;
-                r.calls.apply(fragment, &mut started);
-            }
-            out.extend(started.into_iter().map(Ok));
-        }
-        if let Some(reason) = choice.finish_reason {
-            r.finish.get_or_insert(reason);
-        }
-    }
-}
-
-/// The response ended (EOF, `[DONE]`, or trouble after the finish): judge by finish_reason.
-///
-/// A turn that started calls ends with them whatever finish it names: Ollama, among others,
-/// says `stop` after tool calls. `tool_calls` with no call is a plain stop. `length` stays
-/// `Length` even after calls (their arguments may be cut), for the session to judge.
-fn end_of_reply(r: &Reading) -> Step {
-    Step::End(match r.finish {
-        Some(WireFinish::Length) => Ok(FinishReason::Length),
-        Some(WireFinish::ContentFilter) => Err(AgentError::new(
-            "upstream_content_filter",
-            "the model server's content filter stopped the reply",
-            false,
-        )),
-        Some(WireFinish::Stop | WireFinish::ToolCalls | WireFinish::FunctionCall) => {
-            match r.calls.finish() {
-                Ok(0) => Ok(FinishReason::Stop),
-                Ok(_) => Ok(FinishReason::ToolCalls),
-                Err(e) => Err(e),
-            }
-        }
-        None => Err(AgentError::new(
-            "upstream_protocol",
-            "the model server ended the stream without a finish_reason",
-            true,
-        )),
-    })
+    step
 }
 
 fn first_token_timeout(limit: std::time::Duration) -> AgentError {
@@ -335,51 +245,4 @@ fn classify_http(e: &UpstreamHttpError) -> AgentError {
             AgentError::new(code, e.to_string(), retryable)
         }
     }
-}
-
-/// The stable error of a failure in the middle of the stream.
-fn classify_stream(e: &OpenAIError) -> AgentError {
-    match e {
-        // The connection broke: reset, or closed before the body was complete.
-        OpenAIError::StreamError(inner) if matches!(**inner, StreamError::EventStream(_)) => {
-            AgentError::new(
-                "upstream_unavailable",
-                format!("the connection to the model server broke mid-reply: {inner}"),
-                true,
-            )
-        }
-        // Servers report mid-stream failures in-band as `data: {"error": {...}}`; one that
-        // also breaks the chunk's shape still counts as that. Anything else unparsable is a
-        // protocol error. The chunk itself is not repeated: it may hold completion text.
-        OpenAIError::JSONDeserialize(parse, content) => {
-            match serde_json::from_str::<serde_json::Value>(content) {
-                Ok(v) if v.get("error").is_some() => in_band_error(v.get("error")),
-                _ => AgentError::new(
-                    "upstream_protocol",
-                    format!("the model server sent a malformed chunk: {parse}"),
-                    true,
-                ),
-            }
-        }
-        other => AgentError::new(
-            "upstream_protocol",
-            format!("the model server's stream failed: {other}"),
-            true,
-        ),
-    }
-}
-
-/// The error a server reported in the stream as `{"error": ...}`.
-fn in_band_error(error: Option<&serde_json::Value>) -> AgentError {
-    let body = serde_json::to_vec(&error).unwrap_or_default();
-    let (_, message) = parse_error_body(&body);
-    let message = message.unwrap_or_else(|| "no message".into());
-    AgentError::new(
-        "upstream_error",
-        format!(
-            "the model server reported an error mid-reply: {}",
-            truncate(&message, 300)
-        ),
-        true,
-    )
 }

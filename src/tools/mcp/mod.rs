@@ -6,6 +6,8 @@ mod connection;
 pub mod naming;
 mod render;
 
+pub(crate) use render::replay as replay_result;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

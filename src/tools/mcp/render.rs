@@ -101,6 +101,21 @@ fn size(data: &str) -> String {
     format!("{bytes} bytes")
 }
 
+/// For the fuzz target `mcp_result`: the bytes as a server's `tools/call` result (decoded as
+/// rmcp decodes it into a `CallToolResult`, then rendered by [`result`]) and as the model's
+/// arguments text ([`arguments`]). Returns what the model would be told, and the arguments.
+pub(crate) fn replay(data: &[u8]) -> String {
+    let rendered = match serde_json::from_slice::<CallToolResult>(data) {
+        Ok(r) => format!("{:?}", result(r)),
+        Err(e) => format!("not a CallToolResult: {e}"),
+    };
+    let args = match std::str::from_utf8(data) {
+        Ok(text) => format!("{:?}", arguments(text)),
+        Err(_) => String::new(),
+    };
+    format!("{rendered}\n{args}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

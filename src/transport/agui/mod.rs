@@ -39,6 +39,16 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/agui", post(agui))
 }
 
+/// The `RunAgentInput` decoder alone, for the fuzz targets (`crate::fuzzing`): a description of
+/// what the hub takes from the body (messages, tools, tool results, resume), or of why it is
+/// refused.
+pub(crate) fn decode(body: &[u8]) -> String {
+    match input::parse(body) {
+        Ok(run) => format!("{run:?}"),
+        Err(e) => format!("{}: {e}", e.code()),
+    }
+}
+
 #[utoipa::path(
     post, path = "/agui", tag = "agui", operation_id = "agui_run",
     request_body(content = crate::transport::openapi::RunAgentInput, content_type = "application/json"),

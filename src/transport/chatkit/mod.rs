@@ -36,6 +36,21 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/chatkit", post(chatkit))
 }
 
+/// The request decoder alone, for the fuzz targets (`crate::fuzzing`): a description of the
+/// request, or of why it is refused.
+pub(crate) fn decode(body: &[u8]) -> String {
+    match wire::parse(body) {
+        Ok(Request::Create(input) | Request::AddUserMessage { input, .. }) => {
+            format!("{} {:?}", input.text(), input.attachments)
+        }
+        Ok(Request::List(page) | Request::ItemsList { page, .. }) => {
+            format!("{:?} {:?}", page.limit().map_err(|e| e.message), page)
+        }
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("{}: {}", e.code, e.message),
+    }
+}
+
 /// An error answered before any stream starts: `{"error":{"code","message"}}` with a 4xx.
 #[derive(Debug)]
 struct Reject {
