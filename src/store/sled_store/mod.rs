@@ -23,6 +23,7 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
@@ -38,6 +39,10 @@ use crate::domain::{Item, ItemStatus};
 
 /// sled's page cache unless told otherwise: 64 MiB.
 pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long opening waits for the data dir's lock while a store closed in this process still
+/// lets go of it (sled's background threads drop their handles a moment after `close`).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
 
 pub struct SledStore {
     db: sled::Db,
@@ -57,11 +62,7 @@ impl SledStore {
     /// default, 1 GiB, is far more than a hub needs, and freed cache is memory kept).
     pub fn open_with_cache(dir: &Path, durable: bool, cache_bytes: u64) -> StoreResult<Arc<Self>> {
         std::fs::create_dir_all(dir)?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(500))
-            .open()?;
+        let db = open_db(dir, cache_bytes)?;
         let barrier = if durable {
             let data_file = File::open(dir.join("db"))?;
             let (tx, rx) = std_mpsc::channel::<BarrierReply>();
@@ -93,6 +94,28 @@ impl SledStore {
             batch.remove(k);
         }
         Ok(())
+    }
+}
+
+/// Opens sled, retrying a lock held by this process's store that just closed (a lock file
+/// offers no wake-up, so it is polled, for at most [`LOCK_WAIT`]). Another process holding the
+/// lock still fails, after that wait, with sled's "could not acquire lock" error.
+fn open_db(dir: &Path, cache_bytes: u64) -> sled::Result<sled::Db> {
+    let config = sled::Config::new()
+        .path(dir)
+        .cache_capacity(cache_bytes)
+        .flush_every_ms(Some(500));
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 
