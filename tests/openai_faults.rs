@@ -293,3 +293,42 @@ async fn stalls_fail_on_their_clocks() {
     .await;
     assert_eq!(up.requests().len(), 2, "timeouts are not retried");
 }
+
+/// A body that starts with byte order marks (some proxies and servers write one) is read as
+/// if they were not there, whole or cut across reads. Before `chunks::skip_bom` the SSE parser
+/// panicked on the mark and the run failed as a false `upstream_protocol`.
+#[tokio::test]
+async fn a_body_starting_with_byte_order_marks_streams_normally() {
+    const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+    let (up, hub, session, mut tab) = setup(|_| {}).await;
+    let reply = |marks: Vec<Ev>, words: [&str; 2]| {
+        let mut evs = marks;
+        evs.extend([
+            Ev::Role,
+            Ev::Text(words[0].into()),
+            Ev::Text(words[1].into()),
+            Ev::Finish("stop"),
+            Ev::Done,
+        ]);
+        Reply::Stream(evs)
+    };
+    up.push(reply(vec![Ev::Bytes(BOM.to_vec())], ["Hello ", "world"]));
+    up.push(reply(
+        vec![
+            Ev::Bytes(BOM[..1].to_vec()),
+            Ev::Bytes([&BOM[1..], &BOM[..]].concat()),
+        ],
+        ["Twice ", "marked"],
+    ));
+    for (cmid, want) in [("c1", "Hello world"), ("c2", "Twice marked")] {
+        let run = ask(&mut tab, &session, cmid, "hi").await;
+        let end = tab.until_run_end(&run).await;
+        assert_eq!(end["type"], "run.completed", "{end}");
+        assert_eq!(end["item"]["text"], want, "{end}");
+        assert_eq!(deltas(&tab, &run), want);
+    }
+    let items = hub.items(&session).await;
+    assert_eq!(items[1]["text"], "Hello world");
+    assert_eq!(items[3]["text"], "Twice marked");
+    assert_eq!(up.requests().len(), 2, "no retry");
+}

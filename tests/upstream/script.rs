@@ -23,6 +23,9 @@ pub(crate) enum Ev {
     Done,
     /// A raw SSE `data:` line, sent as is (malformed chunks, in-band errors).
     Raw(String),
+    /// Bytes written to the body exactly as given, with no SSE framing (a byte order mark
+    /// before the first event, a frame cut anywhere).
+    Bytes(Vec<u8>),
     /// Wait before the next step.
     Sleep(Duration),
     /// Abort the connection mid-body (the client sees an incomplete chunked body).

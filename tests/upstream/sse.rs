@@ -66,6 +66,9 @@ pub(super) fn body_stream(
                     .to_string(),
                     Ev::Done => "[DONE]".to_owned(),
                     Ev::Raw(line) => line,
+                    Ev::Bytes(bytes) => {
+                        return Some((Ok(Bytes::from(bytes)), Some((guard, evs))));
+                    }
                     Ev::Sleep(d) => {
                         tokio::time::sleep(d).await;
                         continue;
