@@ -166,6 +166,9 @@ impl Actor {
             }
         };
         let mut tools = self.shared.tools.specs();
+        if self.state.has_shared_state() {
+            tools.push(crate::tools::state_patch::spec());
+        }
         tools.extend(client_tools);
         let stream = self.shared.agent.stream(AgentRequest {
             session_id: id,

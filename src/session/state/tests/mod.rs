@@ -27,6 +27,7 @@ fn rules() -> Rules {
         busy_policy: BusyPolicy::Queue,
         snapshot_items: 3,
         max_tool_rounds: 2,
+        state_max_bytes: 256,
     }
 }
 
@@ -58,6 +59,8 @@ fn record() -> SessionRecord {
         generation: GENERATION,
         next_ord: 0,
         waiting: None,
+        state: None,
+        state_version: 0,
     }
 }
 
