@@ -9,6 +9,7 @@ use super::*;
 mod resume;
 mod runs;
 mod send;
+mod shared;
 mod tool_endings;
 mod tools;
 use crate::domain::{FinishReason, Item, ItemStatus, Position, Role};
