@@ -101,7 +101,10 @@ async fn start(
     };
     // The client's state is adopted before the messages run, so their model sees it (and is
     // offered `state__patch`); the stream opens with the document as of then.
-    let state = state::adopt(hub, &caller, thread, &input).await?;
+    let state = match state::adopt(hub, &caller, thread, &input).await {
+        Ok(state) => state,
+        Err(e) => return refuse(hub, &caller, thread, created, Some(e)).await,
+    };
     answers::apply(hub, &caller, thread, &answers).await?;
     let (pending, late_error) = send_all(hub, &caller, thread, requests).await;
     if pending.is_empty() && !answers.any() {
