@@ -4,6 +4,9 @@
 //! and bad input are refused and change nothing, the SSE fallback's route, and the document
 //! surviving `kill -9`.
 
+// Shared with the SSE tests; this file uses only part of it.
+#[allow(unused_imports)]
+mod sse_support;
 mod support;
 
 use serde_json::{json, Value};
@@ -255,6 +258,12 @@ async fn the_sse_fallback_sets_and_reads_the_state() {
     let hub = TestHub::start_with(|c| c.state_max_bytes = 1024).await;
     let s = hub.create_session().await;
     let url = hub.url(&format!("/v1/sessions/{s}/state"));
+    let mut stream = sse_support::open(&sse_support::events_url(&hub.url(""), &s), None).await;
+    let snap = stream.next_event().await;
+    assert_eq!(
+        (snap.event.as_str(), snap.json()["state"].clone()),
+        ("snapshot", Value::Null)
+    );
     let post = |body: Value| {
         let url = url.clone();
         async move {
@@ -302,6 +311,17 @@ async fn the_sse_fallback_sets_and_reads_the_state() {
     }
     let got = hub.get_json(&format!("/v1/sessions/{s}/state")).await;
     assert_eq!(got, (200, json!({"state": {"a": [1, 2]}, "version": 2})));
+    // The stream told both changes, as sequenced events with their positions as ids.
+    let events = stream.until(|v| v["version"] == 2).await;
+    let told: Vec<(&str, Value)> = events
+        .iter()
+        .map(|e| (e.event.as_str(), e.json()["version"].clone()))
+        .collect();
+    assert_eq!(
+        told,
+        vec![("state.snapshot", json!(1)), ("state.delta", json!(2))]
+    );
+    assert!(events.iter().all(|e| e.id.is_some()), "{events:?}");
 }
 
 #[tokio::test]
