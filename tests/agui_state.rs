@@ -104,3 +104,38 @@ async fn bad_state_input_is_refused_and_stores_nothing() {
         assert_eq!(status, 404, "{thread}");
     }
 }
+
+#[tokio::test]
+async fn a_change_from_a_native_tab_waits_for_the_open_message_to_end() {
+    let hub = TestHub::start_with(|c| {
+        c.scripted_deltas = 40;
+        c.scripted_delay_ms = 20;
+    })
+    .await;
+    let (session, mut tab) = agui::watched(&hub).await;
+    let mut body = input_v1(&session, "r1", json!([user("u1", "hello")]));
+    body["state"] = json!({"a": 1});
+    let mut stream = AguiStream::open(&http(), &hub.url("/agui"), &body).await;
+    let mut events = stream.until("TEXT_MESSAGE_CONTENT").await;
+    // The message is open now (40 deltas, 20 ms apart): another client changes the state.
+    tab.send(json!({"type": "state_set", "session": session, "state": {"a": 2}, "version": 1}))
+        .await;
+    let acked = tab
+        .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
+        .await;
+    assert_eq!(acked.last().unwrap()["state_version"], 2, "{acked:?}");
+    events.extend(stream.rest().await);
+    let kinds = types(&events);
+    let end = kinds
+        .iter()
+        .position(|k| *k == "TEXT_MESSAGE_END")
+        .expect("TEXT_MESSAGE_END");
+    let snapshots: Vec<usize> = (0..kinds.len())
+        .filter(|i| kinds[*i] == "STATE_SNAPSHOT")
+        .collect();
+    assert_eq!(snapshots.len(), 2, "{kinds:?}");
+    // Held until the message ended, then sent before the run's end.
+    assert_eq!(snapshots[1], end + 1, "{kinds:?}");
+    assert_eq!(events[snapshots[1]]["snapshot"], json!({"a": 2}));
+    assert_eq!(kinds.last(), Some(&"RUN_FINISHED"), "{kinds:?}");
+}
