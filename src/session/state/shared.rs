@@ -7,8 +7,8 @@
 
 use serde_json::Value;
 
-use super::{Effect, SessionState};
-use crate::domain::now_rfc3339;
+use super::{Call, Effect, SessionState};
+use crate::domain::{now_rfc3339, ItemStatus};
 use crate::error::HubError;
 use crate::session::event::{EventBody, StateAck};
 use crate::store::{SessionRecord, WriteBatch};
@@ -110,6 +110,40 @@ impl SessionState {
             seq: self.record.head_seq,
             duplicate: false,
         }
+    }
+
+    /// Start the active turn's running server calls: MCP tools as `CallTool` effects (their
+    /// outcomes come back later), `state__patch` in-process now, in the order the model made
+    /// them (the last outcome may start the next turn). False when no call runs.
+    pub(super) fn run_server_calls(&mut self) -> bool {
+        let run = self.active.as_ref().expect("a run is active");
+        let running = run
+            .calls
+            .iter()
+            .filter(|c| c.item.status == ItemStatus::Running);
+        let (in_process, starts): (Vec<&Call>, Vec<&Call>) =
+            running.partition(|c| state_patch::is_state_tool(&c.call().name));
+        let starts: Vec<Effect> = starts
+            .into_iter()
+            .map(|c| Effect::CallTool {
+                call_id: c.call().call_id.clone(),
+                name: c.call().name.clone(),
+                arguments: c.call().arguments.clone(),
+            })
+            .collect();
+        let in_process: Vec<(String, String)> = in_process
+            .into_iter()
+            .map(|c| (c.call().call_id.clone(), c.call().arguments.clone()))
+            .collect();
+        if starts.is_empty() && in_process.is_empty() {
+            return false;
+        }
+        self.effects.extend(starts);
+        for (call_id, arguments) in in_process {
+            let outcome = self.run_state_patch(&arguments);
+            self.on_tool_outcome(&call_id, outcome);
+        }
+        true
     }
 
     /// The model called `state__patch` with `arguments` (`{"patch":[...]}`): the patched

@@ -190,34 +190,8 @@ impl SessionState {
             run_id: run_id.clone(),
             item: assistant,
         });
-        let run = self.active.as_ref().expect("still active");
-        let running = run
-            .calls
-            .iter()
-            .filter(|c| c.item.status == ItemStatus::Running);
-        let (in_process, starts): (Vec<&Call>, Vec<&Call>) =
-            running.partition(|c| state_patch::is_state_tool(&c.call().name));
-        let starts: Vec<Effect> = starts
-            .into_iter()
-            .map(|c| Effect::CallTool {
-                call_id: c.call().call_id.clone(),
-                name: c.call().name.clone(),
-                arguments: c.call().arguments.clone(),
-            })
-            .collect();
-        let in_process: Vec<(String, String)> = in_process
-            .into_iter()
-            .map(|c| (c.call().call_id.clone(), c.call().arguments.clone()))
-            .collect();
-        if starts.is_empty() && in_process.is_empty() {
+        if !self.run_server_calls() {
             self.after_tools();
-            return;
-        }
-        self.effects.extend(starts);
-        // In the order the model made them; the last outcome may start the next turn.
-        for (call_id, arguments) in in_process {
-            let outcome = self.run_state_patch(&arguments);
-            self.on_tool_outcome(&call_id, outcome);
         }
     }
 
