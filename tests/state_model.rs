@@ -89,6 +89,26 @@ async fn the_model_gets_the_state_tool_only_with_state_and_its_patch_applies() {
         "{}",
         reqs[1].body
     );
+    // The tool's description shows the model the document as it is at each turn.
+    let described = |body: &Value| {
+        body["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|t| t["function"]["name"] == "state__patch")
+            .and_then(|t| t["function"]["description"].as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let before = described(&reqs[1].body);
+    assert!(
+        before.contains(r#"(version 1) is: {"todo":["milk"]}"#),
+        "{before}"
+    );
+    let after = described(&reqs[2].body);
+    assert!(
+        after.contains(r#"(version 2) is: {"todo":["milk","eggs"]}"#),
+        "{after}"
+    );
     let told = tool_answer(&reqs[2].body, "call_p").expect("the tool's result went back");
     assert!(told.contains("version 2"), "{told}");
     let got = hub.get_json(&format!("/v1/sessions/{s}/state")).await;

@@ -17,16 +17,16 @@ pub fn is_state_tool(name: &str) -> bool {
     name == NAME
 }
 
-/// What the model is offered when its session has a state document.
-pub fn spec() -> ToolSpec {
+/// What the model is offered when its session has a state document: the description carries
+/// the document as it is now, so every model turn sees what it would patch.
+pub fn spec(doc: &Value, version: u64) -> ToolSpec {
     ToolSpec {
         name: NAME.into(),
-        description: Some(
+        description: Some(format!(
             "Change the shared state document of this conversation (the state the user's \
              application shows) with an RFC 6902 JSON Patch. The patch applies as a whole or \
-             not at all."
-                .into(),
-        ),
+             not at all. The current document (version {version}) is: {doc}"
+        )),
         parameters: json!({
             "type": "object",
             "properties": {

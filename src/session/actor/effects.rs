@@ -166,8 +166,9 @@ impl Actor {
             }
         };
         let mut tools = self.shared.tools.specs();
-        if self.state.has_shared_state() {
-            tools.push(crate::tools::state_patch::spec());
+        let record = self.state.record();
+        if let Some(doc) = &record.state {
+            tools.push(crate::tools::state_patch::spec(doc, record.state_version));
         }
         tools.extend(client_tools);
         let stream = self.shared.agent.stream(AgentRequest {

@@ -179,11 +179,6 @@ impl SessionState {
             is_error: false,
         }
     }
-
-    /// Whether the model is offered `state__patch`: only a session with a state document.
-    pub(crate) fn has_shared_state(&self) -> bool {
-        self.record.state.is_some()
-    }
 }
 
 /// A state document is a JSON object of at most `max_bytes` serialised.
