@@ -27,6 +27,9 @@ pub enum HubError {
     RateLimited(String),
     #[error("{0}")]
     Unavailable(String),
+    /// A shared-state change named a version that is no longer current (PROTOCOL 1.2).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -45,6 +48,7 @@ impl HubError {
             HubError::NoActiveRun => "no_active_run",
             HubError::RateLimited(_) => "rate_limited",
             HubError::Unavailable(_) => "unavailable",
+            HubError::Conflict(_) => "conflict",
             HubError::Internal(_) => "internal",
         }
     }

@@ -189,6 +189,10 @@ export interface Snapshot {
   queued: QueuedRun[];
   /** Tool calls waiting for a client's result or an approval (not among `items`). */
   pending_tool_calls?: ToolItem[];
+  /** The shared state document (PROTOCOL 1.2), null while the session has none. */
+  state?: Record<string, unknown> | null;
+  /** The document's version: 0 before any, one more per change. */
+  state_version?: number;
 }
 
 /** What every sequenced event carries. */
@@ -293,7 +297,7 @@ export interface ToolResultEvent extends EventBase {
   item: ToolItem;
 }
 
-/** The sequenced events of PROTOCOL.md versions 1 and 1.1 (a newer hub may send more types). */
+/** The sequenced events of PROTOCOL.md versions 1, 1.1 and 1.2 (a newer hub may send more types). */
 export type HubEvent =
   | MessageEvent
   | RunQueuedEvent
@@ -310,7 +314,22 @@ export type HubEvent =
   | ToolStartedEvent
   | ToolDeltaEvent
   | ToolCalledEvent
-  | ToolResultEvent;
+  | ToolResultEvent
+  | SharedStateSnapshotEvent
+  | SharedStateDeltaEvent;
+
+/** The shared state document was replaced (PROTOCOL 1.2). */
+export interface SharedStateSnapshotEvent extends EventBase {
+  type: 'state.snapshot';
+  state: Record<string, unknown>;
+  version: number;
+}
+/** The shared state document changed by an RFC 6902 JSON Patch (PROTOCOL 1.2). */
+export interface SharedStateDeltaEvent extends EventBase {
+  type: 'state.delta';
+  patch: Array<{ op: string; path: string; from?: string; value?: unknown }>;
+  version: number;
+}
 
 /** `state` listeners get this on every change. */
 export interface StateChange {

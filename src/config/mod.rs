@@ -39,6 +39,8 @@ pub const DEFAULT_SESSIONS_MEMORY_MB: usize = 256;
 /// sled's page cache, MiB (sled's own default is 1 GiB).
 pub const DEFAULT_STORE_CACHE_MB: u64 = 64;
 pub const DEFAULT_SNAPSHOT_ITEMS: usize = 50;
+/// Largest shared state document, serialised (PROTOCOL 1.2).
+pub const DEFAULT_STATE_MAX_BYTES: usize = 64 * 1024;
 pub const DEFAULT_IDLE_EVICT_SECS: u64 = 60;
 pub const DEFAULT_DRAIN_SECS: u64 = 10;
 pub const DEFAULT_CHECKPOINT_MS: u64 = 250;
@@ -199,6 +201,9 @@ pub struct Config {
     /// Items in a snapshot (older ones are paged through the items endpoint).
     #[arg(long, env = "SESSIONHUB_SNAPSHOT_ITEMS", default_value_t = DEFAULT_SNAPSHOT_ITEMS)]
     pub snapshot_items: usize,
+    /// Largest shared state document of a session, in bytes of its JSON (`too_large` beyond).
+    #[arg(long, env = "SESSIONHUB_STATE_MAX_BYTES", default_value_t = DEFAULT_STATE_MAX_BYTES)]
+    pub state_max_bytes: usize,
     /// Seconds an actor with no subscriber and no run stays loaded.
     #[arg(long, env = "SESSIONHUB_IDLE_EVICT_SECS", default_value_t = DEFAULT_IDLE_EVICT_SECS)]
     pub idle_evict_secs: u64,

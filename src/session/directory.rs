@@ -49,6 +49,8 @@ impl Directory {
             generation: self.store.generation(),
             next_ord: 0,
             waiting: None,
+            state: None,
+            state_version: 0,
         }
     }
 

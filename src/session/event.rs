@@ -89,6 +89,18 @@ pub enum EventBody {
     ItemsRemoved { item_ids: Vec<String> },
     #[serde(rename = "session.deleted")]
     SessionDeleted {},
+    /// The whole shared state document was replaced (PROTOCOL 1.2).
+    #[serde(rename = "state.snapshot")]
+    StateSnapshot {
+        state: serde_json::Value,
+        version: u64,
+    },
+    /// The shared state document changed by an RFC 6902 JSON Patch (PROTOCOL 1.2).
+    #[serde(rename = "state.delta")]
+    StateDelta {
+        patch: serde_json::Value,
+        version: u64,
+    },
 }
 
 impl EventBody {
@@ -111,6 +123,8 @@ impl EventBody {
             EventBody::SessionUpdated { .. } => "session.updated",
             EventBody::ItemsRemoved { .. } => "items.removed",
             EventBody::SessionDeleted {} => "session.deleted",
+            EventBody::StateSnapshot { .. } => "state.snapshot",
+            EventBody::StateDelta { .. } => "state.delta",
         }
     }
 
@@ -224,6 +238,11 @@ pub struct Snapshot {
     pub queued: Vec<QueuedRun>,
     /// Tool items waiting for a client's result or an approval (PROTOCOL 1.1).
     pub pending_tool_calls: Vec<Item>,
+    /// The shared state document as of `seq` (PROTOCOL 1.2): `null` when the session has none.
+    #[serde(default)]
+    pub state: Option<serde_json::Value>,
+    #[serde(default)]
+    pub state_version: u64,
 }
 
 impl Snapshot {
@@ -241,6 +260,7 @@ impl Snapshot {
         Self::FIXED_BYTES
             + items.map(Self::item_bytes).sum::<usize>()
             + self.active_run.as_ref().map_or(0, |a| a.text.len())
+            + self.state.as_ref().map_or(0, |s| s.to_string().len())
     }
 }
 
@@ -252,6 +272,18 @@ pub struct ToolAck {
     pub call_id: String,
     pub epoch: String,
     pub seq: u64,
+    pub duplicate: bool,
+}
+
+/// The acknowledgement of a shared-state change (`state_set`, `state_patch`, the REST route):
+/// the new version and the position of the `state.snapshot` / `state.delta` announcing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StateAck {
+    pub session: String,
+    pub state_version: u64,
+    pub epoch: String,
+    pub seq: u64,
+    /// Always false: a repeated change names a stale version and gets `conflict`.
     pub duplicate: bool,
 }
 

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use super::event::{Ack, ToolAck};
+use super::event::{Ack, StateAck, ToolAck};
 use super::outbox::Subscriber;
 use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest};
-use super::state::Resolve;
+use super::state::{Resolve, StateChange};
 use crate::domain::Position;
 use crate::error::HubError;
 use crate::store::SessionRecord;
@@ -37,6 +37,18 @@ pub(crate) enum SendReply {
 #[derive(Debug)]
 pub(crate) enum ToolReply {
     Caller(Reply<ToolAck>),
+    Connection {
+        conn_id: u64,
+        reply_ref: Option<Value>,
+        respond_to: Reply<()>,
+    },
+}
+
+/// Where the ack of a shared-state change goes: back to the caller (REST, AG-UI), or onto the
+/// subscribed connection just before the event announcing the change (WebSocket).
+#[derive(Debug)]
+pub(crate) enum StateReply {
+    Caller(Reply<Option<StateAck>>),
     Connection {
         conn_id: u64,
         reply_ref: Option<Value>,
@@ -99,6 +111,13 @@ pub(crate) enum Command {
         caller: Caller,
         item_id: String,
         respond_to: Reply<String>,
+    },
+    /// Change the shared state document (PROTOCOL 1.2); `base` is the version it replaces
+    /// (none: adopt the document, AG-UI's run input).
+    SetState {
+        change: StateChange,
+        base: Option<u64>,
+        reply: StateReply,
     },
     /// Store feedback on items (ChatKit `items.feedback`).
     Feedback {
@@ -302,6 +321,41 @@ impl SessionHandle {
             item_ids,
             kind,
             respond_to,
+        })
+        .await
+    }
+
+    /// Change the shared state; the ack (none: an adopted document equal to the current one
+    /// changed nothing) comes back once the change is durable.
+    pub(crate) async fn set_state(
+        &self,
+        change: StateChange,
+        base: Option<u64>,
+    ) -> Result<Result<Option<StateAck>, HubError>, Gone> {
+        self.call(|tx| Command::SetState {
+            change,
+            base,
+            reply: StateReply::Caller(tx),
+        })
+        .await
+    }
+
+    /// Change the shared state with the ack queued on the connection `conn_id`.
+    pub(crate) async fn set_state_on(
+        &self,
+        change: StateChange,
+        base: u64,
+        conn_id: u64,
+        reply_ref: Option<Value>,
+    ) -> Result<Result<(), HubError>, Gone> {
+        self.call(|respond_to| Command::SetState {
+            change,
+            base: Some(base),
+            reply: StateReply::Connection {
+                conn_id,
+                reply_ref,
+                respond_to,
+            },
         })
         .await
     }

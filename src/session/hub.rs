@@ -12,13 +12,13 @@ use super::actor::Shared;
 use super::budget::Budget;
 use super::checkpoint::Checkpointer;
 use super::directory::Directory;
-use super::event::{Ack, ToolAck};
+use super::event::{Ack, StateAck, ToolAck};
 use super::handle::{Gone, SessionHandle};
 use super::outbox::Outbox;
 use super::outbox::Subscriber;
 use super::registry::Registry;
 use super::request::{Caller, ItemsPage, ItemsQuery, SendRequest, SessionInfo};
-use super::state::{Resolve as ToolResolution, ToolPolicy};
+use super::state::{Resolve as ToolResolution, StateChange, ToolPolicy};
 use super::subscription::Subscription;
 use crate::agent::Agent;
 use crate::config::Config;
@@ -315,6 +315,36 @@ impl Hub {
             async move { h.feedback(item_ids, kind).await }
         })
         .await?
+    }
+
+    /// Change the session's shared state (PROTOCOL 1.2): `base` is the version the change
+    /// replaces (another one is `conflict`); without it (AG-UI's run input) the document is
+    /// adopted, and one equal to the current document changes nothing (`None`). The ack comes
+    /// once the change is durable.
+    pub async fn set_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+        change: StateChange,
+        base: Option<u64>,
+    ) -> Result<Option<StateAck>, HubError> {
+        self.ask(caller, id, |h| {
+            let change = change.clone();
+            async move { h.set_state(change, base).await }
+        })
+        .await?
+    }
+
+    /// The session's shared state document (`None` before any) and its version.
+    pub async fn get_state(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Option<Value>, u64), HubError> {
+        let rec = self
+            .ask(caller, id, |h| async move { h.info().await })
+            .await?;
+        Ok((rec.state, rec.state_version))
     }
 
     /// Drain every actor: queued runs are dropped, active runs get the drain timeout to finish,

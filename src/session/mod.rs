@@ -25,6 +25,7 @@ pub use hub::Hub;
 pub use outbox::{Outbound, Outbox, OutboxReceiver, PushError};
 pub use request::{Caller, ItemOrder, ItemsPage, ItemsQuery, Quota, SendRequest, SessionInfo};
 pub use state::Resolve as ToolResolution;
+pub use state::StateChange;
 pub use subscription::Subscription;
 
 use crate::error::HubError;

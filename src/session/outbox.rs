@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::{mpsc, Notify};
 
-use super::event::{Ack, Event, ResumeKind, Snapshot, ToolAck};
+use super::event::{Ack, Event, ResumeKind, Snapshot, StateAck, ToolAck};
 
 /// Something a connection must write, in order. Kept small (the rare, large replies are
 /// boxed): every connection's queue allocates room for a block of these up front.
@@ -27,6 +27,8 @@ pub enum Outbound {
     Ack(Box<AckReply>),
     /// The direct reply to `tool_result` / `tool_approval`, queued before the `tool.result`.
     ToolAck(Box<ToolAckReply>),
+    /// The direct reply to `state_set` / `state_patch`, queued before the state event.
+    StateAck(Box<StateAckReply>),
     /// Any other direct reply, rendered by the transport.
     Reply(Bytes),
     /// A binary WebSocket message (the conformance echo's replies; no other route sends one).
@@ -50,6 +52,13 @@ pub struct ToolAckReply {
     pub reply_ref: Option<Value>,
 }
 
+/// The `ack` of a shared-state change, with the `ref` of the frame it answers.
+#[derive(Debug, Clone)]
+pub struct StateAckReply {
+    pub ack: StateAck,
+    pub reply_ref: Option<Value>,
+}
+
 /// The `ack` reply, with the `ref` of the `send` it answers.
 #[derive(Debug, Clone)]
 pub struct AckReply {
@@ -64,7 +73,10 @@ impl Outbound {
             Outbound::Event(e) => e.json.len(),
             Outbound::Snapshot(s) => s.approx_bytes(),
             Outbound::Reply(b) | Outbound::Binary(b) => b.len(),
-            Outbound::Subscribed(_) | Outbound::Ack(_) | Outbound::ToolAck(_) => 192,
+            Outbound::Subscribed(_)
+            | Outbound::Ack(_)
+            | Outbound::ToolAck(_)
+            | Outbound::StateAck(_) => 192,
         }
     }
 }

@@ -79,6 +79,21 @@ impl Subscription {
         self.answered(r)
     }
 
+    /// Change the shared state from the version `base`; the `ack` is queued on this
+    /// connection just before the `state.snapshot` / `state.delta` announcing the change.
+    pub async fn set_state(
+        &self,
+        change: crate::session::StateChange,
+        base: u64,
+        reply_ref: Option<Value>,
+    ) -> Result<(), HubError> {
+        let r = self
+            .handle
+            .set_state_on(change, base, self.conn_id, reply_ref)
+            .await;
+        self.answered(r)
+    }
+
     /// Cancel the active run, or the named run (active or queued).
     pub async fn cancel(&self, run_id: Option<String>) -> Result<(), HubError> {
         let r = self.handle.cancel(run_id).await;

@@ -49,6 +49,17 @@ pub struct SessionRecord {
     /// person's approval (PROTOCOL 1.1): they survive a restart and can still be resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<WaitingRun>,
+    /// The session's shared state document (PROTOCOL 1.2), absent until first set. It lives
+    /// in the record so every write of the record carries it and a reload brings it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
+    /// The version of `state`: 0 before any, one more with each change.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub state_version: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// A run that ended with tool calls still waiting, and where to find them.

@@ -15,6 +15,7 @@ use crate::domain::ToolSpec;
 
 pub mod client_file;
 pub mod mcp;
+pub mod state_patch;
 
 pub use mcp::from_config;
 

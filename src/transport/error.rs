@@ -16,7 +16,10 @@ pub(crate) fn status(e: &HubError) -> StatusCode {
         HubError::NotFound(_) => StatusCode::NOT_FOUND,
         HubError::Forbidden(_) => StatusCode::FORBIDDEN,
         HubError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-        HubError::NotSubscribed | HubError::Busy | HubError::NoActiveRun => StatusCode::CONFLICT,
+        HubError::NotSubscribed
+        | HubError::Busy
+        | HubError::NoActiveRun
+        | HubError::Conflict(_) => StatusCode::CONFLICT,
         HubError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
         HubError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         HubError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -9,6 +9,7 @@ pub(crate) mod fuzz;
 pub mod openapi;
 pub(crate) mod rest;
 pub(crate) mod sse;
+pub(crate) mod state;
 pub mod wire;
 pub(crate) mod ws;
 mod ws_echo;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(agui::routes())
         .merge(chatkit::routes())
         .merge(sse::routes())
+        .merge(state::routes())
         .with_state(state)
         .merge(assets::router(cfg.static_dir.as_deref()))
         .layer(axum::middleware::from_fn_with_state(

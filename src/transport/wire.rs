@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use crate::config::BusyPolicy;
 use crate::domain::{Position, ToolSpec};
 use crate::error::HubError;
-use crate::session::event::{Ack, ToolAck};
+use crate::session::event::{Ack, StateAck, ToolAck};
 use crate::session::outbox::{AckReply, SubscribedReply};
 use crate::session::{Outbound, SendRequest, ToolResolution};
 
@@ -145,6 +145,16 @@ pub(crate) fn tool_ack_value(ack: &ToolAck, reply_ref: &Option<Value>) -> Value 
     with_ref(m, reply_ref)
 }
 
+/// The `ack` of a shared-state change: `{type, ref?, session, state_version, epoch, seq,
+/// duplicate}`.
+pub(crate) fn state_ack_value(ack: &StateAck, reply_ref: &Option<Value>) -> Value {
+    let Value::Object(mut m) = serde_json::to_value(ack).expect("ack serialises") else {
+        unreachable!("an ack is an object")
+    };
+    m.insert("type".into(), "ack".into());
+    with_ref(m, reply_ref)
+}
+
 /// The `ack` object: the acknowledgement plus `type` and the `ref` of the send it answers.
 pub(crate) fn ack_value(ack: &Ack, reply_ref: &Option<Value>) -> Value {
     let Value::Object(mut m) = serde_json::to_value(ack).expect("ack serialises") else {
@@ -171,7 +181,7 @@ pub fn outbound_type(o: &Outbound) -> &'static str {
         Outbound::Event(e) => e.body.kind(),
         Outbound::Subscribed(_) => "subscribed",
         Outbound::Snapshot(_) => "snapshot",
-        Outbound::Ack(_) | Outbound::ToolAck(_) => "ack",
+        Outbound::Ack(_) | Outbound::ToolAck(_) | Outbound::StateAck(_) => "ack",
         Outbound::Reply(_) => "reply",
         Outbound::Binary(_) => "binary",
     }
@@ -210,6 +220,7 @@ pub fn render(o: &Outbound) -> Bytes {
             to_bytes(&ack_value(ack, reply_ref))
         }
         Outbound::ToolAck(r) => to_bytes(&tool_ack_value(&r.ack, &r.reply_ref)),
+        Outbound::StateAck(r) => to_bytes(&state_ack_value(&r.ack, &r.reply_ref)),
     }
 }
 

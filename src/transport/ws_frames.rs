@@ -55,6 +55,12 @@ pub(crate) enum Frame {
         call_id: String,
         how: ToolResolution,
     },
+    /// `state_set` or `state_patch` (PROTOCOL 1.2).
+    SetState {
+        session: String,
+        change: crate::session::StateChange,
+        base: u64,
+    },
     Ping,
 }
 
@@ -122,6 +128,14 @@ pub(crate) fn parse(text: &str, max_text_chars: usize) -> (Echo, Result<Frame, H
                 how,
             })
         }),
+        "state_set" | "state_patch" => session().and_then(|session| {
+            let (change, base) = super::state::change(&obj, kind == "state_patch")?;
+            Ok(Frame::SetState {
+                session,
+                change,
+                base,
+            })
+        }),
         "ping" => Ok(Frame::Ping),
         other => Err(HubError::UnknownType(format!(
             "unknown frame type `{other}`"
@@ -172,6 +186,18 @@ impl FrameHandler {
                 call_id,
                 how,
             }) => self.resolve_tool(&session, call_id, how, &echo).await,
+            Ok(Frame::SetState {
+                session,
+                change,
+                base,
+            }) => {
+                // The actor queues the ack on this connection, before the state event.
+                let reply_ref = echo.reply_ref.clone();
+                match self.subscribed(&session) {
+                    Ok(sub) => sub.set_state(change, base, reply_ref).await,
+                    Err(e) => Err(e),
+                }
+            }
             Ok(Frame::Ping) => {
                 self.reply(wire::reply_frame("pong", &echo.reply_ref, None))
                     .await;

@@ -5,13 +5,15 @@
 //                        [--deltas 12] [--scenario NAME]...
 // Scenarios: normal, failure, abort, cancelled, multi (the default set), and tools (a frontend
 // tool's round trip) and approval (an interrupt answered by `resume`: needs the test MCP server
-// as `py` with `--tool-approval py__echo`). The hub must run the scripted agent with
+// as `py` with `--tool-approval py__echo`), and state (shared state: the client's initial state
+// adopted, STATE_SNAPSHOT after RUN_STARTED, the `state__patch` tool's STATE_DELTA applied by
+// the client itself). The hub must run the scripted agent with
 // `--scripted-deltas` equal to --deltas, so the driver can predict every reply.
 // Prints one `ok`/`not ok` line per scenario, then `VERDICT ACCEPTED` (exit 0) or
 // `VERDICT REJECTED` (exit 1).
 
 import { randomUUID } from "node:crypto";
-import { parseArgs } from "node:util";
+import { isDeepStrictEqual, parseArgs } from "node:util";
 
 const CLIENTS = { "1.0.0": "agui-client-v1", "0.0.59": "agui-client-v0" };
 const SCENARIO_TIMEOUT_MS = 20_000;
@@ -228,7 +230,49 @@ function checkReply(f, agent, seen, quote) {
   f.equal(local?.content, text, "client-side reply text");
 }
 
+/** The state the `state` scenario starts with, the tool call's patch, and the result. */
+const INITIAL_STATE = { title: "List", todo: ["milk"] };
+const STATE_PATCH = [
+  { op: "add", path: "/todo/-", value: "eggs" },
+  { op: "replace", path: "/title", value: "Shopping" },
+];
+const PATCHED_STATE = { title: "Shopping", todo: ["milk", "eggs"] };
+
+async function hubState(threadId) {
+  const res = await fetch(`${base}/v1/sessions/${encodeURIComponent(threadId)}/state`);
+  if (!res.ok) throw new Error(`GET state: HTTP ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
 const scenarios = {
+  async state(f) {
+    const agent = new HttpAgent({ url: `${base}/agui`, initialState: structuredClone(INITIAL_STATE) });
+    const first = await turn(agent, `/tool state__patch ${JSON.stringify({ patch: STATE_PATCH })}`);
+    f.check(!first.rejected, `runAgent rejected: ${first.rejected}`);
+    f.check(!first.failed, `onRunFailed: ${first.failed}`);
+    f.check(
+      /^RUN_STARTED STATE_SNAPSHOT TEXT_MESSAGE_START TEXT_MESSAGE_END TOOL_CALL_START( TOOL_CALL_ARGS)+ TOOL_CALL_END STATE_DELTA TOOL_CALL_RESULT TEXT_MESSAGE_START( TEXT_MESSAGE_CONTENT)+ TEXT_MESSAGE_END RUN_FINISHED$/.test(types(first)),
+      `event sequence: ${types(first)}`,
+    );
+    checkRunIdentity(f, agent, first);
+    const snapshot = first.events.find((e) => e.type === "STATE_SNAPSHOT");
+    f.check(isDeepStrictEqual(snapshot?.snapshot, INITIAL_STATE), `STATE_SNAPSHOT.snapshot: ${JSON.stringify(snapshot?.snapshot)}`);
+    const delta = first.events.find((e) => e.type === "STATE_DELTA");
+    f.check(isDeepStrictEqual(delta?.delta, STATE_PATCH), `STATE_DELTA.delta: ${JSON.stringify(delta?.delta)}`);
+    // The client's own state, which it computed by applying the events.
+    f.check(isDeepStrictEqual(agent.state, PATCHED_STATE), `client state after the run: ${JSON.stringify(agent.state)}`);
+    const stored = await hubState(agent.threadId);
+    f.check(isDeepStrictEqual(stored, { state: PATCHED_STATE, version: 2 }), `hub state: ${JSON.stringify(stored)}`);
+    // The next run sends the client's state, equal to the hub's: nothing changes, the run opens
+    // with the same snapshot.
+    const second = await turn(agent, "and now?");
+    f.check(!second.rejected && !second.failed, `second run: ${second.rejected ?? second.failed}`);
+    f.check(/^RUN_STARTED STATE_SNAPSHOT TEXT_MESSAGE_START/.test(types(second)), `second sequence: ${types(second)}`);
+    f.check(isDeepStrictEqual(agent.state, PATCHED_STATE), `client state after the second run: ${JSON.stringify(agent.state)}`);
+    const again = await hubState(agent.threadId);
+    f.equal(again.version, 2, "hub state version after an equal state");
+  },
+
   async normal(f) {
     const agent = new HttpAgent({ url: `${base}/agui` });
     const seen = await turn(agent, "hello from the conformance driver");

@@ -166,6 +166,10 @@ impl Actor {
             }
         };
         let mut tools = self.shared.tools.specs();
+        let record = self.state.record();
+        if let Some(doc) = &record.state {
+            tools.push(crate::tools::state_patch::spec(doc, record.state_version));
+        }
         tools.extend(client_tools);
         let stream = self.shared.agent.stream(AgentRequest {
             session_id: id,

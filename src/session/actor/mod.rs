@@ -8,6 +8,7 @@
 mod agent_task;
 mod effects;
 mod reads;
+mod shared_state;
 mod tool_tasks;
 
 use std::sync::Arc;
@@ -360,6 +361,11 @@ impl Actor {
             } => {
                 let _ = respond_to.send(self.retry_after(&caller, &item_id).await);
             }
+            Command::SetState {
+                change,
+                base,
+                reply,
+            } => self.set_state(change, base, reply).await,
             Command::Feedback {
                 item_ids,
                 kind,

@@ -16,6 +16,7 @@ mod resolve;
 mod resume;
 mod run;
 mod send;
+mod shared;
 #[cfg(test)]
 mod tests;
 mod tools;
@@ -28,6 +29,7 @@ pub use resolve::Resolve;
 pub(crate) use resolve::Resolved;
 pub(crate) use resume::Resume;
 pub(crate) use send::Accepted;
+pub use shared::StateChange;
 
 use super::event::{Ack, Event, EventBody, ToolAck};
 use super::tail::Tail;
@@ -52,6 +54,8 @@ pub(crate) struct Rules {
     pub(crate) snapshot_items: usize,
     /// Model turns a run may take after server tool results before it fails.
     pub(crate) max_tool_rounds: u32,
+    /// Largest shared state document, serialised.
+    pub(crate) state_max_bytes: usize,
 }
 
 impl Rules {
@@ -63,6 +67,7 @@ impl Rules {
             busy_policy: cfg.busy_policy,
             snapshot_items: cfg.snapshot_items,
             max_tool_rounds: cfg.tools.max_tool_rounds,
+            state_max_bytes: cfg.state_max_bytes,
         }
     }
 }
@@ -120,7 +125,10 @@ pub(crate) trait ToolPolicy {
 
     /// Client tools must not shadow the hub's server tools: the error for the first that does.
     fn refuse_shadowing(&self, client_tools: &[ToolSpec]) -> Result<(), HubError> {
-        match client_tools.iter().find(|t| self.is_server_tool(&t.name)) {
+        let server = |name: &str| {
+            self.is_server_tool(name) || crate::tools::state_patch::is_state_tool(name)
+        };
+        match client_tools.iter().find(|t| server(&t.name)) {
             Some(t) => Err(HubError::BadRequest(format!(
                 "client tool `{}` has the name of a server tool",
                 t.name

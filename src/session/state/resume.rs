@@ -93,7 +93,13 @@ impl SessionState {
         let mut budget = self
             .rules
             .resume_bytes
-            .saturating_sub(Snapshot::FIXED_BYTES + self.active_view().map_or(0, |a| a.text.len()));
+            .saturating_sub(Snapshot::FIXED_BYTES + self.active_view().map_or(0, |a| a.text.len()))
+            .saturating_sub(
+                self.record
+                    .state
+                    .as_ref()
+                    .map_or(0, |s| s.to_string().len()),
+            );
         let fit = items
             .iter()
             .take_while(|i| {
@@ -116,6 +122,8 @@ impl SessionState {
             active_run: self.active_view(),
             queued: self.queued_view(),
             pending_tool_calls: self.pending_tool_calls(),
+            state: self.record.state.clone(),
+            state_version: self.record.state_version,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::{Call, Effect, SessionState, ToolPolicy};
 use crate::domain::{new_id, now_rfc3339, Executor, Item, ItemStatus, Role, ToolCall};
 use crate::session::event::{EventBody, RunError};
 use crate::store::{CallRecord, Resolution, StoredItem, WaitingRun, WriteBatch};
-use crate::tools::ToolOutcome;
+use crate::tools::{state_patch, ToolOutcome};
 
 impl SessionState {
     /// The model started a call: a tool item, streaming its arguments, announced by
@@ -28,12 +28,12 @@ impl SessionState {
         if run.in_tools || run.calls.iter().any(|c| c.call().call_id == call_id) {
             return;
         }
-        let executor =
-            if !tools.is_server_tool(&name) && run.client_tools.iter().any(|t| t.name == name) {
-                Executor::Client
-            } else {
-                Executor::Server
-            };
+        let server = tools.is_server_tool(&name) || state_patch::is_state_tool(&name);
+        let executor = if !server && run.client_tools.iter().any(|t| t.name == name) {
+            Executor::Client
+        } else {
+            Executor::Server
+        };
         let item = Item {
             run_id: Some(run.run_id.clone()),
             reply_to: Some(run.reply_to.clone()),
@@ -97,6 +97,10 @@ impl SessionState {
         for c in &mut run.calls {
             let (status, output, resolved) = match c.call().executor {
                 Executor::Client => (ItemStatus::Pending, None, None),
+                // The built-in state tool runs in-process and never waits for an approval.
+                Executor::Server if state_patch::is_state_tool(&c.call().name) => {
+                    (ItemStatus::Running, None, None)
+                }
                 Executor::Server if !tools.is_server_tool(&c.call().name) => {
                     let msg = format!("no tool named `{}` is available", c.call().name);
                     (ItemStatus::Failed, Some(msg), Some("failed"))
@@ -186,21 +190,8 @@ impl SessionState {
             run_id: run_id.clone(),
             item: assistant,
         });
-        let run = self.active.as_ref().expect("still active");
-        let starts: Vec<Effect> = run
-            .calls
-            .iter()
-            .filter(|c| c.item.status == ItemStatus::Running)
-            .map(|c| Effect::CallTool {
-                call_id: c.call().call_id.clone(),
-                name: c.call().name.clone(),
-                arguments: c.call().arguments.clone(),
-            })
-            .collect();
-        if starts.is_empty() {
+        if !self.run_server_calls() {
             self.after_tools();
-        } else {
-            self.effects.extend(starts);
         }
     }
 

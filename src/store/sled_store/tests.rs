@@ -19,6 +19,8 @@ fn record(id: &str) -> SessionRecord {
         generation: 0,
         next_ord: 1,
         waiting: None,
+        state: None,
+        state_version: 0,
     }
 }
 

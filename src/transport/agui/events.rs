@@ -91,6 +91,16 @@ pub(super) enum AguiEvent<'a> {
         tool_call_id: &'a str,
         timestamp: i64,
     },
+    /// The thread's whole shared state document (PROTOCOL 1.2).
+    StateSnapshot {
+        snapshot: &'a serde_json::Value,
+        timestamp: i64,
+    },
+    /// An RFC 6902 JSON Patch to the shared state document.
+    StateDelta {
+        delta: &'a serde_json::Value,
+        timestamp: i64,
+    },
     /// A server tool's result (a client's own results are already in its messages).
     ToolCallResult {
         message_id: &'a str,

@@ -19,6 +19,7 @@ mod ending;
 mod events;
 mod input;
 mod render;
+mod state;
 mod stream;
 
 use axum::body::Bytes;
@@ -98,6 +99,12 @@ async fn start(
         Ok(answers) => answers,
         Err(e) => return refuse(hub, &caller, thread, created, Some(e)).await,
     };
+    // The client's state is adopted before the messages run, so their model sees it (and is
+    // offered `state__patch`); the stream opens with the document as of then.
+    let state = match state::adopt(hub, &caller, thread, &input).await {
+        Ok(state) => state,
+        Err(e) => return refuse(hub, &caller, thread, created, Some(e)).await,
+    };
     answers::apply(hub, &caller, thread, &answers).await?;
     let (pending, late_error) = send_all(hub, &caller, thread, requests).await;
     if pending.is_empty() && !answers.any() {
@@ -112,6 +119,7 @@ async fn start(
         track: Tracker::new(pending, answers),
         late_error,
         input,
+        state,
     };
     Ok(stream::respond(run, &s.signals, cfg.heartbeat()))
 }

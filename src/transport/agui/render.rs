@@ -35,6 +35,12 @@ impl Out {
         }
     }
 
+    /// A text message or a tool call is open: 0.0.59's verifier allows no other event until
+    /// it ends.
+    pub(super) fn in_message(&self) -> bool {
+        self.open.is_some() || !self.calls.is_empty()
+    }
+
     pub(super) async fn send(&self, frame: Bytes) -> bool {
         self.tx.send(frame).await.is_ok()
     }

@@ -45,6 +45,9 @@ pub(super) struct RunStream {
     pub(super) track: Tracker,
     /// A later message of the request was refused after earlier ones started runs.
     pub(super) late_error: Option<HubError>,
+    /// The thread's shared state as of the request's start (`STATE_SNAPSHOT` after
+    /// `RUN_STARTED`); state events of versions up to it are already in it.
+    pub(super) state: super::state::Opening,
 }
 
 /// Why the writer stopped.
@@ -122,7 +125,7 @@ impl RunStream {
             run_id: &run_id,
             timestamp: now_ms(),
         };
-        if !out.event(started).await {
+        if !out.event(started).await || !self.state.open(&mut out).await {
             return Stop::ClientGone;
         }
         let idle = tokio::time::sleep(keep_alive);
@@ -166,7 +169,13 @@ impl RunStream {
                 out.error("not_found", "the thread was deleted").await;
                 return Stop::Finished;
             }
-            if !self.track.render(&ev, &mut out).await {
+            if let Some(sent) = self.state.render(&ev.body, &mut out).await {
+                if !sent {
+                    return Stop::ClientGone;
+                }
+                continue;
+            }
+            if !self.track.render(&ev, &mut out).await || !self.state.flush(&mut out).await {
                 return Stop::ClientGone;
             }
             idle.as_mut()

@@ -42,6 +42,8 @@ pub(crate) use schemas::*;
         super::sse::cancel,
         super::sse::tool_result,
         super::sse::tool_approval,
+        super::state::get_state,
+        super::state::set_state,
         super::chatkit::chatkit,
         super::agui::agui,
         super::rest::healthz,

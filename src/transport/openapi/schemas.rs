@@ -201,3 +201,36 @@ pub(crate) struct ChatKitRequest(serde_json::Value);
 #[derive(ToSchema)]
 #[schema(value_type = Object)]
 pub(crate) struct RunAgentInput(serde_json::Value);
+
+/// `GET /v1/sessions/{id}/state`: the shared state document (PROTOCOL 1.2).
+#[derive(ToSchema)]
+pub(crate) struct StateDocument {
+    /// The document (a JSON object), or null when the session has none yet.
+    #[schema(value_type = Option<Object>)]
+    pub(crate) state: Option<serde_json::Value>,
+    /// 0 before any state, one more with each change.
+    pub(crate) version: u64,
+}
+
+/// `POST /v1/sessions/{id}/state`: the WebSocket's `state_set` (`state`) or `state_patch`
+/// (`patch`) without `type` and `session`.
+#[derive(ToSchema)]
+pub(crate) struct StateChangeBody {
+    /// The new document (a JSON object, at most `--state-max-bytes` serialised).
+    #[schema(value_type = Option<Object>)]
+    pub(crate) state: Option<serde_json::Value>,
+    /// RFC 6902 operations applied to the current document (instead of `state`).
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub(crate) patch: Option<Vec<serde_json::Value>>,
+    /// The version this change replaces; another current version is `conflict` (409).
+    pub(crate) version: u64,
+}
+
+/// The `ack` of a shared-state change: the new version and the position of its event.
+#[derive(ToSchema, Serialize)]
+pub(crate) struct StateAckReply {
+    #[serde(rename = "type")]
+    pub(crate) kind: AckType,
+    #[serde(flatten)]
+    pub(crate) ack: crate::session::event::StateAck,
+}

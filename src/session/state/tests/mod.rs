@@ -9,6 +9,7 @@ use super::*;
 mod resume;
 mod runs;
 mod send;
+mod shared;
 mod tool_endings;
 mod tools;
 use crate::domain::{FinishReason, Item, ItemStatus, Position, Role};
@@ -27,6 +28,7 @@ fn rules() -> Rules {
         busy_policy: BusyPolicy::Queue,
         snapshot_items: 3,
         max_tool_rounds: 2,
+        state_max_bytes: 256,
     }
 }
 
@@ -58,6 +60,8 @@ fn record() -> SessionRecord {
         generation: GENERATION,
         next_ord: 0,
         waiting: None,
+        state: None,
+        state_version: 0,
     }
 }
 

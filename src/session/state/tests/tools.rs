@@ -50,7 +50,7 @@ pub(super) fn record_of(effects: &[Effect], call_id: &str) -> Option<CallRecord>
     })
 }
 
-pub(super) fn event_item(effects: &[Effect], kind: &str) -> Item {
+pub(crate) fn event_item(effects: &[Effect], kind: &str) -> Item {
     effects
         .iter()
         .find_map(|e| match e {

@@ -28,6 +28,9 @@ pub(super) struct RunInput {
     pub(super) tool_results: Vec<ToolMessage>,
     /// `resume`: answers to the interrupts (approvals) the previous run ended with.
     pub(super) resume: Vec<Resume>,
+    /// `state`, when it is a non-empty object: adopted as the thread's shared state at the run's
+    /// start (absent, `null` and `{}` leave the thread's state as it is).
+    pub(super) state: Option<Value>,
 }
 
 impl RunInput {
@@ -330,7 +333,20 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         tools: tools(&m)?,
         tool_results,
         resume: resume(&m)?,
+        state: state(&m)?,
     })
+}
+
+/// `state`: a non-empty object is the client's document; absent, `null` and `{}` (what both
+/// clients send before any state exists) are no document; anything else is refused (a shared
+/// state document is a JSON object).
+fn state(m: &Map<String, Value>) -> Result<Option<Value>, HubError> {
+    match m.get("state") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) if o.is_empty() => Ok(None),
+        Some(s @ Value::Object(_)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad("`state` must be an object")),
+    }
 }
 
 #[cfg(test)]
