@@ -9,6 +9,7 @@
 
 mod calls;
 mod items;
+mod reasoning;
 mod stream;
 mod wire;
 
