@@ -3,12 +3,13 @@
 //! `thread.item.added` (no task yet), `workflow.task.added` with the first text, then
 //! `workflow.task.updated` with the thought's whole text so far (ChatKit has no text delta for
 //! tasks), and `thread.item.done` with the final, collapsed workflow before the reply starts.
-//! Listings show the same finished workflow.
+//! Listings show the same finished workflow, placed before the reply it preceded (the hub stores
+//! it after: the reply's item exists from the run's start).
 
 use serde_json::{json, Value};
 
 use super::wire::item_updated;
-use crate::domain::{Item, ItemStatus};
+use crate::domain::{Item, ItemStatus, Role};
 
 /// A reasoning item as a ChatKit `workflow` thread item.
 pub(super) fn workflow(thread_id: &str, item: &Item) -> Value {
@@ -62,5 +63,70 @@ impl Thought {
     pub(super) fn done(&mut self, thread_id: &str, item: &Item) -> Value {
         self.current = None;
         json!({"type": "thread.item.done", "item": workflow(thread_id, item)})
+    }
+}
+
+/// A page of items (newest first when `desc`) with each reasoning item moved before its reply,
+/// when the reply is on the page, as ChatKit showed them while they streamed.
+pub(super) fn before_answers(items: &[Item], desc: bool) -> Vec<&Item> {
+    let mut out: Vec<&Item> = items.iter().collect();
+    if desc {
+        out.reverse();
+    }
+    for i in 0..out.len() {
+        if out[i].role != Role::Reasoning {
+            continue;
+        }
+        let answer = out[..i]
+            .iter()
+            .position(|x| out[i].answer_id.as_deref() == Some(x.id.as_str()));
+        if let Some(at) = answer {
+            let thought = out.remove(i);
+            out.insert(at, thought);
+        }
+    }
+    if desc {
+        out.reverse();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, role: Role, answer: Option<&str>) -> Item {
+        Item {
+            answer_id: answer.map(str::to_owned),
+            ..Item::new(
+                id.into(),
+                role,
+                "t".into(),
+                ItemStatus::Complete,
+                "now".into(),
+            )
+        }
+    }
+
+    #[test]
+    fn reasoning_goes_before_its_reply_in_either_order() {
+        let page = [
+            item("u", Role::User, None),
+            item("a", Role::Assistant, None),
+            item("r1", Role::Reasoning, Some("a")),
+            item("r2", Role::Reasoning, Some("a")),
+            item("r3", Role::Reasoning, Some("gone")),
+        ];
+        let ids = |v: Vec<&Item>| v.iter().map(|i| i.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(before_answers(&page, false)),
+            ["u", "r1", "r2", "a", "r3"]
+        );
+        let mut desc = page.clone();
+        desc.reverse();
+        assert_eq!(
+            ids(before_answers(&desc, true)),
+            ["r3", "a", "r2", "r1", "u"]
+        );
     }
 }
