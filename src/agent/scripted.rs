@@ -276,4 +276,35 @@ mod tests {
         assert_eq!(scripted_reasoning("/thinker x", 3), None);
         assert_eq!(scripted_reasoning("hello /think", 3), None);
     }
+
+    #[tokio::test]
+    async fn the_reasoning_streams_before_the_reply() {
+        let agent = ScriptedAgent {
+            deltas: 2,
+            delay: Duration::from_millis(1),
+            stamp: false,
+        };
+        let user = Item::user("u".into(), "/think it".into(), "c".into(), "now".into());
+        let request = AgentRequest {
+            session_id: "s".into(),
+            run_id: "r".into(),
+            history: vec![user],
+            tools: Vec::new(),
+        };
+        let chunks: Vec<AgentChunk> = agent
+            .stream(request)
+            .map(|c| c.expect("no error"))
+            .collect()
+            .await;
+        assert_eq!(
+            chunks,
+            [
+                AgentChunk::Reasoning("Thinking ".into()),
+                AgentChunk::Reasoning("about ".into()),
+                AgentChunk::Delta("Echo: ".into()),
+                AgentChunk::Delta("/think ".into()),
+                AgentChunk::Finished(FinishReason::Stop),
+            ]
+        );
+    }
 }
