@@ -2,6 +2,7 @@
 // pinned to the newest text unless they scrolled up to read.
 
 import { renderMarkdown } from './markdown.js';
+import { paintThinking, thinkingShell, thinkingSignature } from './thinking.js';
 import { paintTool, toolShell, toolSignature } from './tool-card.js';
 
 const STATUS_BADGE = {
@@ -131,6 +132,7 @@ export class ChatList {
 
   paintItem(item) {
     if (item.role === 'tool') return this.paintToolItem(item);
+    if (item.role === 'reasoning') return this.paintThinkingItem(item);
     const queuedRun = item.role === 'user' ? this.view.queuedRunFor(item.id) : null;
     const sig = `${item.status}|${item.text.length}|${queuedRun}|${item.error?.message}|${this.online}`;
     let entry = this.nodes.get(item.id);
@@ -151,6 +153,19 @@ export class ChatList {
     else body.textContent = item.text;
     this.paintFoot(node.querySelector('.msg-foot'), item, queuedRun);
     return node;
+  }
+
+  paintThinkingItem(item) {
+    const sig = thinkingSignature(item);
+    let entry = this.nodes.get(item.id);
+    if (entry && entry.sig === sig) return entry.node;
+    if (!entry) {
+      entry = { node: thinkingShell(item), sig: '' };
+      this.nodes.set(item.id, entry);
+    }
+    entry.sig = sig;
+    paintThinking(entry.node, item);
+    return entry.node;
   }
 
   paintToolItem(item) {

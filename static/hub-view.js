@@ -8,7 +8,8 @@ export class SessionView {
     this.title = '';
     /**
      * Items in creation order: {id, role, text, status, run_id?, reply_to?, client_msg_id?};
-     * tool calls (`role: 'tool'`) add call_id, name, arguments, executor, output?, parent_id.
+     * tool calls (`role: 'tool'`) add call_id, name, arguments, executor, output?, parent_id;
+     * reasoning (`role: 'reasoning'`, PROTOCOL 1.2) adds answer_id and goes before that reply.
      */
     this.items = [];
     this.byId = new Map();
@@ -29,7 +30,7 @@ export class SessionView {
 
   /** The streaming assistant item, if any. */
   get activeItem() {
-    return this.items.find((i) => i.run_id === this.activeRun && i.role !== 'tool' && i.status === 'streaming') || null;
+    return this.items.find((i) => i.run_id === this.activeRun && i.role === 'assistant' && i.status === 'streaming') || null;
   }
 
   /** Tool calls waiting for a client's result or a person's approval. */
@@ -107,6 +108,12 @@ export class SessionView {
       case 'tool.result':
         // Whole items (a later model turn's assistant item, or a tool call at each step).
         return { kind: 'item', item: this.upsert({ ...frame.item, run_id: frame.run_id }) };
+      case 'reasoning.delta': {
+        let item = this.byId.get(frame.item_id);
+        if (!item) item = this.upsert({ id: frame.item_id, role: 'reasoning', text: '', status: 'streaming' });
+        item.text += frame.text;
+        return { kind: 'delta', item };
+      }
       case 'tool.delta': {
         let item = this.byId.get(frame.item_id);
         if (!item) item = this.upsert({ id: frame.item_id, role: 'tool', text: '', arguments: '', status: 'streaming' });
@@ -150,6 +157,7 @@ export class SessionView {
         run_id: run.run_id,
         reply_to: run.reply_to,
       });
+      if (run.reasoning) this.upsert({ ...run.reasoning, run_id: run.run_id });
     }
     this.queued = (snap.queued || []).map((q) => ({ run_id: q.run_id, reply_to: q.reply_to }));
     this.title = snap.title || '';
@@ -174,7 +182,10 @@ export class SessionView {
       return existing;
     }
     const item = { ...fields };
-    this.items.push(item);
+    // Reasoning shows above the reply it preceded (the hub creates the reply's item first).
+    const before = item.role === 'reasoning' ? this.items.findIndex((i) => i.id === item.answer_id) : -1;
+    if (before < 0) this.items.push(item);
+    else this.items.splice(before, 0, item);
     this.byId.set(item.id, item);
     return item;
   }
@@ -199,8 +210,19 @@ export class SessionView {
   prepend(older, hasMore) {
     const fresh = older.filter((i) => !this.byId.has(i.id));
     for (const item of fresh) this.byId.set(item.id, item);
-    this.items = [...fresh, ...this.items];
+    this.items = reasoningFirst([...fresh, ...this.items]);
     this.hasMore = hasMore;
     this.version++;
   }
+}
+
+/** `items` with each reasoning item moved above the reply it preceded, when that is among them. */
+function reasoningFirst(items) {
+  const out = [];
+  for (const item of items) {
+    const at = item.role === 'reasoning' ? out.findIndex((i) => i.id === item.answer_id) : -1;
+    if (at < 0) out.push(item);
+    else out.splice(at, 0, item);
+  }
+  return out;
 }

@@ -81,10 +81,13 @@ export interface RunError {
   retryable: boolean;
 }
 
-/** A user or assistant message, or a tool call (`role: 'tool'`), as listed and as carried by events. */
+/**
+ * A user or assistant message, a tool call (`role: 'tool'`) or a model's reasoning
+ * (`role: 'reasoning'`, PROTOCOL 1.2), as listed and as carried by events.
+ */
 export interface Item {
   id: string;
-  role: 'user' | 'assistant' | 'tool' | (string & {});
+  role: 'user' | 'assistant' | 'tool' | 'reasoning' | (string & {});
   text: string;
   status: ItemStatus | (string & {});
   /** RFC 3339 UTC. */
@@ -110,6 +113,8 @@ export interface Item {
   executor?: ToolExecutor;
   /** Tool items: the result, absent until there is one. */
   output?: string;
+  /** Reasoning items: the assistant item (the reply) the reasoning preceded. */
+  answer_id?: string;
 }
 
 /** A tool call: an `Item` whose tool fields are all there. */
@@ -169,6 +174,8 @@ export interface ActiveRun {
   item_id: string;
   reply_to: string;
   text: string;
+  /** The run's reasoning item while it streams, with its text so far (PROTOCOL 1.2). */
+  reasoning?: Item;
 }
 
 export interface QueuedRun {
@@ -297,6 +304,14 @@ export interface ToolResultEvent extends EventBase {
   item: ToolItem;
 }
 
+/** The next piece of a streaming reasoning item's text (PROTOCOL 1.2); never part of a reply. */
+export interface ReasoningDeltaEvent extends EventBase {
+  type: 'reasoning.delta';
+  run_id: string;
+  item_id: string;
+  text: string;
+}
+
 /** The sequenced events of PROTOCOL.md versions 1, 1.1 and 1.2 (a newer hub may send more types). */
 export type HubEvent =
   | MessageEvent
@@ -316,7 +331,8 @@ export type HubEvent =
   | ToolCalledEvent
   | ToolResultEvent
   | SharedStateSnapshotEvent
-  | SharedStateDeltaEvent;
+  | SharedStateDeltaEvent
+  | ReasoningDeltaEvent;
 
 /** The shared state document was replaced (PROTOCOL 1.2). */
 export interface SharedStateSnapshotEvent extends EventBase {

@@ -116,6 +116,17 @@ fn response_bodies_reach_the_chunk_handling() {
     );
     let junk = upstream_chunks(b"data: {\"choices\":{}}\n\n");
     assert!(junk.contains("malformed chunk"), "{junk}");
+    // Reasoning text, read from the chunk's JSON by either name, before and beside the reply.
+    let thinking = chunk(r#"{"reasoning_content":"Let me "}"#, "null")
+        + &chunk(r#"{"reasoning":"see.","content":""}"#, "null")
+        + &chunk(
+            r#"{"reasoning":{"not":"text"},"content":"Hi"}"#,
+            r#""stop""#,
+        );
+    assert_eq!(
+        upstream_chunks(thinking.as_bytes()),
+        "Ok(Reasoning(\"Let me \"))\nOk(Reasoning(\"see.\"))\nOk(Delta(\"Hi\"))\nNone Ok(Stop)"
+    );
     // Tool calls, put together by index.
     let calls = chunk(
         r#"{"tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{\"x\""}}]}"#,

@@ -131,7 +131,7 @@ fn assemble(chunks: &[AgentChunk]) -> Vec<(String, String, String)> {
                 call.2.push_str(arguments);
             }
             AgentChunk::Finished(_) => finished = true,
-            AgentChunk::Delta(_) | AgentChunk::Usage(_) => {}
+            AgentChunk::Delta(_) | AgentChunk::Reasoning(_) | AgentChunk::Usage(_) => {}
         }
     }
     assert!(finished, "the turn ends with Finished: {chunks:?}");

@@ -217,6 +217,7 @@ async fn copied_binary_prints_its_url_and_serves_the_page_with_every_file_it_loa
         "/hub-view.js",
         "/hub-tools.js",
         "/tool-card.js",
+        "/thinking.js",
     ] {
         assert!(served.contains(f), "the page did not load {f}: {served:?}");
     }

@@ -17,6 +17,9 @@ use futures::stream::BoxStream;
 pub enum AgentChunk {
     /// Text to append to the reply, fanned out as `run.delta`.
     Delta(String),
+    /// Reasoning text the model streamed before (or between) its reply: a reasoning item's
+    /// next piece, fanned out as `reasoning.delta`, never part of the reply (PROTOCOL 1.2).
+    Reasoning(String),
     /// The model started a tool call. `call_id` is the model's id for it (the agent makes one
     /// up when the model gives none); ids are unique within the turn.
     ToolCallStarted { call_id: String, name: String },

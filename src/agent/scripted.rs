@@ -10,6 +10,11 @@
 //! Tools, so everything works with no model: a message `/tool NAME {json}` makes the first
 //! turn call tool `NAME` (a server or a client tool) with those arguments (`{}` when none);
 //! the turn after the results answers with text quoting each call's output.
+//!
+//! Reasoning, so thinking shows everywhere with no model: a message starting with `/think`
+//! first streams as many reasoning deltas as it has reply deltas, cycling through
+//! `["Thinking", "about"] ++ the message's other words` (each word then a space), at the same
+//! pace, then the usual reply.
 
 use std::time::Duration;
 
@@ -21,6 +26,34 @@ use crate::domain::{Item, ItemStatus, Role};
 
 /// The command that makes the scripted agent call a tool.
 pub const TOOL_COMMAND: &str = "/tool ";
+
+/// The command that makes the scripted agent reason before it replies.
+pub const THINK_COMMAND: &str = "/think";
+
+/// The words the reasoning of a `/think` message cycles through (`None`: not a `/think`
+/// message).
+pub fn reasoning_words(text: &str) -> Option<Vec<String>> {
+    let rest = text.trim_start().strip_prefix(THINK_COMMAND)?;
+    if !(rest.is_empty() || rest.starts_with(char::is_whitespace)) {
+        return None;
+    }
+    let words = ["Thinking", "about"].into_iter().map(str::to_owned);
+    Some(
+        words
+            .chain(rest.split_whitespace().take(64).map(str::to_owned))
+            .collect(),
+    )
+}
+
+/// The full reasoning the scripted agent streams for `text` with `deltas` deltas.
+pub fn scripted_reasoning(text: &str, deltas: u32) -> Option<String> {
+    let w = reasoning_words(text)?;
+    Some(
+        (0..deltas as usize)
+            .map(|i| format!("{} ", w[i % w.len()]))
+            .collect(),
+    )
+}
 
 /// Marker that makes a scripted run fail after its first delta.
 pub const FAIL_MARKER: &str = "[[fail]]";
@@ -133,11 +166,31 @@ impl Agent for ScriptedAgent {
             .map(|i| i.text.clone())
             .unwrap_or_default();
         let fail = last_user.contains(FAIL_MARKER);
-        self.words_of(reply_words(&last_user), self.deltas, fail)
+        let reply = self.words_of(reply_words(&last_user), self.deltas, fail);
+        match reasoning_words(&last_user) {
+            Some(words) => self.thoughts(words).chain(reply).boxed(),
+            None => reply,
+        }
     }
 }
 
 impl ScriptedAgent {
+    /// `self.deltas` reasoning deltas cycling through `words`, paced like the reply.
+    fn thoughts(&self, words: Vec<String>) -> AgentStream {
+        let mut interval = tokio::time::interval(self.delay.max(Duration::from_micros(1)));
+        interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let total = self.deltas as usize;
+        futures::stream::unfold((0usize, interval), move |(i, mut interval)| {
+            let word = (i < total).then(|| format!("{} ", words[i % words.len()]));
+            async move {
+                let word = word?;
+                interval.tick().await;
+                Some((Ok(AgentChunk::Reasoning(word)), (i + 1, interval)))
+            }
+        })
+        .boxed()
+    }
+
     /// `text` word by word, exactly (no `Echo:`, no cycling).
     fn words(&self, text: &str, deltas: u32, fail: bool) -> AgentStream {
         let words: Vec<String> = text.split(' ').map(str::to_owned).collect();
@@ -208,5 +261,50 @@ mod tests {
         assert_eq!(tool_command("/tool now"), Some(("now".into(), "{}".into())));
         assert_eq!(tool_command("/tool "), None);
         assert_eq!(tool_command("hello /tool x"), None);
+    }
+
+    #[test]
+    fn a_think_message_reasons_before_its_reply() {
+        assert_eq!(
+            scripted_reasoning("/think about cats", 5).as_deref(),
+            Some("Thinking about about cats Thinking ")
+        );
+        assert_eq!(
+            scripted_reasoning("/think", 3).as_deref(),
+            Some("Thinking about Thinking ")
+        );
+        assert_eq!(scripted_reasoning("/thinker x", 3), None);
+        assert_eq!(scripted_reasoning("hello /think", 3), None);
+    }
+
+    #[tokio::test]
+    async fn the_reasoning_streams_before_the_reply() {
+        let agent = ScriptedAgent {
+            deltas: 2,
+            delay: Duration::from_millis(1),
+            stamp: false,
+        };
+        let user = Item::user("u".into(), "/think it".into(), "c".into(), "now".into());
+        let request = AgentRequest {
+            session_id: "s".into(),
+            run_id: "r".into(),
+            history: vec![user],
+            tools: Vec::new(),
+        };
+        let chunks: Vec<AgentChunk> = agent
+            .stream(request)
+            .map(|c| c.expect("no error"))
+            .collect()
+            .await;
+        assert_eq!(
+            chunks,
+            [
+                AgentChunk::Reasoning("Thinking ".into()),
+                AgentChunk::Reasoning("about ".into()),
+                AgentChunk::Delta("Echo: ".into()),
+                AgentChunk::Delta("/think ".into()),
+                AgentChunk::Finished(FinishReason::Stop),
+            ]
+        );
     }
 }

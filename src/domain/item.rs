@@ -10,6 +10,9 @@ pub enum Role {
     Assistant,
     /// One tool call and its result (PROTOCOL 1.1).
     Tool,
+    /// What a reasoning model thought before a turn's reply (PROTOCOL 1.2): shown, stored,
+    /// never sent back to the model.
+    Reasoning,
 }
 
 /// Lifecycle of an item (PROTOCOL.md, the session model).
@@ -97,6 +100,10 @@ pub struct Item {
     /// A tool item's call, when the item is one (`role: "tool"`).
     #[serde(default, flatten)]
     pub call: Option<ToolCall>,
+    /// A reasoning item's turn: the assistant item whose reply the reasoning preceded. (Not
+    /// `parent_id`: a tool item's flattened call owns that key when items are read back.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_id: Option<String>,
 }
 
 /// A tool the model may call: a name (`[A-Za-z0-9_-]{1,64}`), what it does, and a JSON Schema
@@ -159,6 +166,7 @@ impl Item {
             context: None,
             tools: None,
             call: None,
+            answer_id: None,
         }
     }
 
@@ -167,6 +175,29 @@ impl Item {
         Item {
             client_msg_id: Some(client_msg_id),
             ..Item::new(id, Role::User, text, ItemStatus::Complete, created_at)
+        }
+    }
+
+    /// An empty reasoning item that starts streaming now, before the reply `answer_id` of
+    /// `run_id` answering `reply_to`.
+    pub fn streaming_reasoning(
+        id: String,
+        run_id: String,
+        reply_to: String,
+        answer_id: String,
+        created_at: String,
+    ) -> Self {
+        Item {
+            run_id: Some(run_id),
+            reply_to: Some(reply_to),
+            answer_id: Some(answer_id),
+            ..Item::new(
+                id,
+                Role::Reasoning,
+                String::new(),
+                ItemStatus::Streaming,
+                created_at,
+            )
         }
     }
 

@@ -82,6 +82,14 @@ pub enum EventBody {
     /// The call's result (or its end: denied, cancelled, interrupted).
     #[serde(rename = "tool.result")]
     ToolResult { run_id: String, item: Item },
+    /// Reasoning text of a streaming reasoning item (PROTOCOL 1.2): not part of any reply, so
+    /// not a `run.delta`.
+    #[serde(rename = "reasoning.delta")]
+    ReasoningDelta {
+        run_id: String,
+        item_id: String,
+        text: String,
+    },
     #[serde(rename = "session.updated")]
     SessionUpdated { title: Option<String> },
     /// Items dropped from the history (a retry after an earlier message), oldest first.
@@ -120,6 +128,7 @@ impl EventBody {
             EventBody::ToolDelta { .. } => "tool.delta",
             EventBody::ToolCalled { .. } => "tool.called",
             EventBody::ToolResult { .. } => "tool.result",
+            EventBody::ReasoningDelta { .. } => "reasoning.delta",
             EventBody::SessionUpdated { .. } => "session.updated",
             EventBody::ItemsRemoved { .. } => "items.removed",
             EventBody::SessionDeleted {} => "session.deleted",
@@ -142,7 +151,8 @@ impl EventBody {
             | EventBody::ToolStarted { run_id, .. }
             | EventBody::ToolDelta { run_id, .. }
             | EventBody::ToolCalled { run_id, .. }
-            | EventBody::ToolResult { run_id, .. } => Some(run_id),
+            | EventBody::ToolResult { run_id, .. }
+            | EventBody::ReasoningDelta { run_id, .. } => Some(run_id),
             _ => None,
         }
     }
@@ -216,6 +226,9 @@ pub struct ActiveRun {
     pub item_id: String,
     pub reply_to: String,
     pub text: String,
+    /// The run's reasoning item while it streams (PROTOCOL 1.2), with its text so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<Item>,
 }
 
 /// A run waiting for the active one to end.
@@ -259,7 +272,9 @@ impl Snapshot {
         let items = self.items.iter().chain(&self.pending_tool_calls);
         Self::FIXED_BYTES
             + items.map(Self::item_bytes).sum::<usize>()
-            + self.active_run.as_ref().map_or(0, |a| a.text.len())
+            + self.active_run.as_ref().map_or(0, |a| {
+                a.text.len() + a.reasoning.as_ref().map_or(0, Self::item_bytes)
+            })
             + self.state.as_ref().map_or(0, |s| s.to_string().len())
     }
 }

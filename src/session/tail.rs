@@ -255,6 +255,7 @@ mod tests {
             context: None,
             tools: None,
             call: None,
+            answer_id: None,
         };
         Arc::new(Event::new(
             "S1",

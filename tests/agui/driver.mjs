@@ -3,7 +3,8 @@
 //
 // Usage: node driver.mjs --url http://127.0.0.1:PORT --client 1.0.0|0.0.59
 //                        [--deltas 12] [--scenario NAME]...
-// Scenarios: normal, failure, abort, cancelled, multi (the default set), and tools (a frontend
+// Scenarios: normal, failure, abort, cancelled, multi (the default set), reasoning (a `/think`
+// message: REASONING_* events before the reply, then a second turn), and tools (a frontend
 // tool's round trip) and approval (an interrupt answered by `resume`: needs the test MCP server
 // as `py` with `--tool-approval py__echo`), and state (shared state: the client's initial state
 // adopted, STATE_SNAPSHOT after RUN_STARTED, the `state__patch` tool's STATE_DELTA applied by
@@ -47,6 +48,15 @@ const { HttpAgent } = await import(CLIENTS[opts.client]);
 /** The scripted agent's reply (see the lead's scripted agent): deterministic echo. */
 function expectedReply(text) {
   const words = ["Echo:", ...text.split(/\s+/).filter(Boolean).slice(0, 64)];
+  let out = "";
+  for (let i = 0; i < deltas; i++) out += `${words[i % words.length]} `;
+  return out;
+}
+
+/** The scripted agent's reasoning for a `/think` message (see `scripted.rs`). */
+function expectedReasoning(text) {
+  const rest = text.trim().replace(/^\/think/, "");
+  const words = ["Thinking", "about", ...rest.split(/\s+/).filter(Boolean).slice(0, 64)];
   let out = "";
   for (let i = 0; i < deltas; i++) out += `${words[i % words.length]} `;
   return out;
@@ -355,6 +365,37 @@ const scenarios = {
     else f.equal(last?.code, "cancelled", "RUN_ERROR.code");
     const stored = await checkStored(f, agent, { 1: "cancelled" });
     f.check(stored[1]?.text.length < expectedReply(seen.text).length, "cancelled reply is partial");
+  },
+
+  // A reasoning model's turn: the reasoning span and message close before the reply's text
+  // starts; the client keeps a `reasoning` message beside the reply, the hub stores both (ids
+  // included), and the next turn (whose messages carry the reasoning back) is a plain reply.
+  async reasoning(f) {
+    const agent = new HttpAgent({ url: `${base}/agui` });
+    const seen = await turn(agent, "/think about the hub's reasoning");
+    f.check(!seen.rejected, `runAgent rejected: ${seen.rejected}`);
+    f.check(!seen.failed, `onRunFailed: ${seen.failed}`);
+    f.check(
+      /^RUN_STARTED TEXT_MESSAGE_START REASONING_START REASONING_MESSAGE_START( REASONING_MESSAGE_CONTENT)+ REASONING_MESSAGE_END REASONING_END( TEXT_MESSAGE_CONTENT)+ TEXT_MESSAGE_END RUN_FINISHED$/.test(types(seen)),
+      `event sequence: ${types(seen)}`,
+    );
+    checkRunIdentity(f, agent, seen);
+    const thought = expectedReasoning(seen.text);
+    const streamed = seen.events.filter((e) => e.type === "REASONING_MESSAGE_CONTENT").map((e) => e.delta).join("");
+    f.equal(streamed, thought, "streamed reasoning");
+    const start = seen.events.find((e) => e.type === "REASONING_MESSAGE_START");
+    f.equal(start?.role, "reasoning", "REASONING_MESSAGE_START.role");
+    for (const e of seen.events.filter((e) => e.type.startsWith("REASONING_"))) {
+      f.equal(e.messageId, start?.messageId, `${e.type}.messageId`);
+    }
+    const local = agent.messages.find((m) => m.id === start?.messageId);
+    f.equal(local?.role, "reasoning", "client-side reasoning role");
+    f.equal(local?.content, thought, "client-side reasoning text");
+    f.equal(streamedText(seen), expectedReply(seen.text), "streamed reply (no reasoning in it)");
+    await checkStored(f, agent, {});
+    const next = await turn(agent, "and a plain second turn");
+    checkFinished(f, agent, next);
+    await checkStored(f, agent, {});
   },
 
   async multi(f) {

@@ -9,6 +9,7 @@ import {
   Failure, check, launch, expectedReply, openPage, waitConnected, newChat, sendMessage,
   assistantItems, waitReply, watchPrefix, prefixViolations, screenshot, checkConsole, WAIT_MS,
 } from './harness.mjs';
+import { thinkingScenarios } from './thinking-scenarios.mjs';
 import { toolScenarios } from './tool-scenarios.mjs';
 
 const [scenario, base, artifacts, deltasArg] = process.argv.slice(2);
@@ -337,6 +338,7 @@ const scenarios = {
 };
 
 Object.assign(scenarios, toolScenarios({ base, artifacts, result }));
+Object.assign(scenarios, thinkingScenarios({ base, artifacts, result, deltas: DELTAS }));
 
 function refused(text) {
   return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/.test(text);

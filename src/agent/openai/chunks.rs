@@ -1,5 +1,6 @@
 //! What the hub takes from the items of an upstream response stream (text deltas of choice 0,
-//! tool-call fragments put together by [`Calls`], none after the finish; the finish reason; the
+//! its reasoning text (`reasoning_content` or `reasoning`, which async-openai's typed chunk
+//! drops: our `wire::Chunk` reads them from the chunk's JSON), tool-call fragments put together by [`Calls`], none after the finish; the finish reason; the
 //! usage; in-band and stream errors) and how an ended reply is judged. No I/O and no clocks
 //! (those stay in `run`), so the fuzz target `upstream_chunks` drives it through [`replay`].
 
@@ -69,8 +70,13 @@ impl Tally {
         }
         // We ask for one choice; a server that sends more gets only the first one read.
         for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
-            let delta = choice.delta;
+            let mut delta = choice.delta;
             if self.finish.is_none() {
+                if let Some(thought) = delta.reasoning_text() {
+                    // Reasoning is the model answering: a token for the gap clock and retries.
+                    self.got_token = true;
+                    out.push_back(Ok(AgentChunk::Reasoning(thought)));
+                }
                 for text in [delta.content, delta.refusal].into_iter().flatten() {
                     if !text.is_empty() {
                         self.got_token = true;

@@ -160,6 +160,25 @@ pub(super) struct Delta {
     pub(super) refusal: Option<String>,
     #[serde(default)]
     pub(super) tool_calls: Option<Vec<CallChunk>>,
+    /// Reasoning text, as DeepSeek, vLLM and llama.cpp name it (async-openai's chunk type has
+    /// no field for it). Anything but a string is ignored rather than failing the chunk.
+    #[serde(default)]
+    pub(super) reasoning_content: Option<Value>,
+    /// Reasoning text, as OpenRouter and Ollama's OpenAI-compatible endpoint name it.
+    #[serde(default)]
+    pub(super) reasoning: Option<Value>,
+}
+
+impl Delta {
+    /// The reasoning text of this delta: `reasoning_content`, else `reasoning` (a server that
+    /// sends both says the same thing twice), when it is a non-empty string.
+    pub(super) fn reasoning_text(&mut self) -> Option<String> {
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
+        };
+        text(self.reasoning_content.take()).or_else(|| text(self.reasoning.take()))
+    }
 }
 
 /// One entry of `delta.tool_calls`: a fragment of a call.

@@ -252,6 +252,7 @@ impl Actor {
     fn on_chunk(&mut self, chunk: Result<AgentChunk, crate::agent::AgentError>) {
         match chunk {
             Ok(AgentChunk::Delta(text)) => self.state.on_delta(text),
+            Ok(AgentChunk::Reasoning(text)) => self.state.on_reasoning(text),
             Ok(AgentChunk::Usage(usage)) => {
                 self.shared.metrics.count_usage(&usage);
                 self.state.on_usage(usage);

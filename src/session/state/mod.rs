@@ -12,6 +12,7 @@
 //! A run is a list of items (today: one assistant item per run; tool items join it later),
 //! so continuation runs and runs with several items extend `RunState`, not the actor.
 
+mod reasoning;
 mod resolve;
 mod resume;
 mod run;
@@ -186,6 +187,8 @@ pub(crate) struct RunState {
     turns: u32,
     /// The turn ended and its server tools are running: no model turn is under way.
     in_tools: bool,
+    /// This turn's reasoning item while it streams (PROTOCOL 1.2).
+    reasoning: Option<reasoning::Thinking>,
 }
 
 /// The last run ended with tool calls waiting for a client's result or an approval.

@@ -56,6 +56,7 @@ impl SessionState {
             calls: Vec::new(),
             turns: 1,
             in_tools: false,
+            reasoning: None,
         });
         self.emit(EventBody::RunStarted {
             run_id: pending.run_id,
@@ -67,12 +68,12 @@ impl SessionState {
 
     /// Text from the agent: appended to the item and fanned out as `run.delta`.
     pub(crate) fn on_delta(&mut self, text: String) {
-        let Some(run) = self.active.as_mut() else {
-            return;
-        };
-        if text.is_empty() {
+        if self.active.is_none() || text.is_empty() {
             return;
         }
+        // The reply begins: the turn's reasoning is over.
+        self.end_reasoning(ItemStatus::Complete);
+        let run = self.active.as_mut().expect("checked above");
         run.item.text.push_str(&text);
         let body = EventBody::RunDelta {
             run_id: run.run_id.clone(),
@@ -97,6 +98,8 @@ impl SessionState {
         if run.in_tools {
             return;
         }
+        self.end_reasoning(ItemStatus::Complete);
+        let run = self.active.as_mut().expect("checked above");
         run.item.status = ItemStatus::Complete;
         if reason == FinishReason::Length {
             run.item.finish_reason = Some(reason);
@@ -124,7 +127,7 @@ impl SessionState {
         let session = self.record.id.clone();
         let run = self.active.as_mut()?;
         if run.checkpointed == run.item.text.len() {
-            return None;
+            return self.take_reasoning_checkpoint();
         }
         let chunk = TextChunk {
             session,
@@ -139,6 +142,9 @@ impl SessionState {
 
     /// The checkpoint writer had no room: the text goes with the next checkpoint instead.
     pub(crate) fn return_checkpoint(&mut self, chunk: TextChunk) {
+        if self.return_reasoning_checkpoint(&chunk) {
+            return;
+        }
         if let Some(run) = self.active.as_mut() {
             if run.ord == chunk.ord && run.chunks == chunk.n + 1 {
                 run.checkpointed -= chunk.text.len();
@@ -150,10 +156,13 @@ impl SessionState {
     /// End the active run: its item durably stored, then its terminal event, then (with
     /// `Next::Queued`, unless stopping) the next queued run.
     pub(super) fn finish(&mut self, outcome: Outcome, next: Next) {
-        let Some(run) = self.active.take() else {
+        let Some(mut run) = self.active.take() else {
             return;
         };
         self.effects.push_back(Effect::StopAgent);
+        if let Some(thinking) = run.reasoning.take() {
+            self.close_thinking(thinking, super::reasoning::ended_status(run.item.status));
+        }
         self.effects
             .push_back(Effect::SettleCheckpoints { ord: run.ord });
         self.write(WriteBatch {
@@ -275,6 +284,7 @@ impl SessionState {
             item_id: a.item.id.clone(),
             reply_to: a.item.reply_to.clone().unwrap_or_default(),
             text: a.item.text.clone(),
+            reasoning: self.live_reasoning().cloned(),
         })
     }
 
@@ -296,6 +306,9 @@ impl SessionState {
         };
         if a.item.id == stored.id {
             return a.item.clone();
+        }
+        if let Some(r) = self.live_reasoning().filter(|r| r.id == stored.id) {
+            return r.clone();
         }
         match a.calls.iter().find(|c| c.item.id == stored.id) {
             Some(c) => c.item.clone(),

@@ -28,6 +28,9 @@ impl SessionState {
         if run.in_tools || run.calls.iter().any(|c| c.call().call_id == call_id) {
             return;
         }
+        // The turn's reasoning is over once it calls a tool.
+        self.end_reasoning(ItemStatus::Complete);
+        let run = self.active.as_mut().expect("checked above");
         let server = tools.is_server_tool(&name) || state_patch::is_state_tool(&name);
         let executor = if !server && run.client_tools.iter().any(|t| t.name == name) {
             Executor::Client

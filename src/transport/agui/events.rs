@@ -101,6 +101,30 @@ pub(super) enum AguiEvent<'a> {
         delta: &'a serde_json::Value,
         timestamp: i64,
     },
+    /// A reasoning item begins (PROTOCOL 1.2): its span, then its message, both named by the
+    /// item's id. Both client lines (0.0.59 and 1.0) verify these five events the same way.
+    ReasoningStart {
+        message_id: &'a str,
+        timestamp: i64,
+    },
+    ReasoningMessageStart {
+        message_id: &'a str,
+        role: &'static str,
+        timestamp: i64,
+    },
+    ReasoningMessageContent {
+        message_id: &'a str,
+        delta: &'a str,
+        timestamp: i64,
+    },
+    ReasoningMessageEnd {
+        message_id: &'a str,
+        timestamp: i64,
+    },
+    ReasoningEnd {
+        message_id: &'a str,
+        timestamp: i64,
+    },
     /// A server tool's result (a client's own results are already in its messages).
     ToolCallResult {
         message_id: &'a str,

@@ -18,6 +18,7 @@ mod answers;
 mod ending;
 mod events;
 mod input;
+mod reasoning;
 mod render;
 mod state;
 mod stream;

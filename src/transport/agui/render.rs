@@ -24,6 +24,8 @@ pub(super) struct Out {
     open: Option<String>,
     /// The tool calls started and not ended: `(item id, call id)`.
     calls: Vec<(String, String)>,
+    /// The reasoning item being streamed (its `REASONING_START` was sent, not its end).
+    pub(super) thinking: Option<String>,
 }
 
 impl Out {
@@ -32,6 +34,7 @@ impl Out {
             tx,
             open: None,
             calls: Vec::new(),
+            thinking: None,
         }
     }
 
@@ -120,7 +123,10 @@ impl Out {
     /// client's verifier wants every message and call closed when a run ends).
     pub(super) async fn error(&mut self, code: &str, message: &str) {
         let timestamp = now_ms();
-        if self.end(None, timestamp).await && self.call_end(None, timestamp).await {
+        if self.reasoning_end(None, timestamp).await
+            && self.end(None, timestamp).await
+            && self.call_end(None, timestamp).await
+        {
             self.event(AguiEvent::RunError {
                 message,
                 code,
@@ -245,6 +251,9 @@ impl Tracker {
         if !self.pending.iter().any(|r| r == run_id) {
             return true;
         }
+        if let Some(done) = out.reasoning(&ev.body, timestamp).await {
+            return done;
+        }
         let ended = match &ev.body {
             EventBody::RunStarted { item_id, .. } => return out.start(item_id, timestamp).await,
             // A later model turn (after server tools ran): its own assistant message.
@@ -310,7 +319,9 @@ impl Tracker {
         };
         let Some(item_id) = ended else { return true };
         self.pending.retain(|r| r != run_id);
-        out.end(Some(item_id), timestamp).await && out.call_end(None, timestamp).await
+        out.reasoning_end(None, timestamp).await
+            && out.end(Some(item_id), timestamp).await
+            && out.call_end(None, timestamp).await
     }
 
     /// `tool.called`: the call's arguments are complete. A call never announced by

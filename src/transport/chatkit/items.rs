@@ -28,6 +28,7 @@ pub(super) fn hidden(item: &Item) -> bool {
             item.call.is_none()
                 || matches!(item.status, ItemStatus::Streaming | ItemStatus::Running)
         }
+        Role::Reasoning => item.status == ItemStatus::Streaming || item.text.is_empty(),
     }
 }
 
@@ -41,6 +42,7 @@ pub(super) fn item(thread_id: &str, item: &Item) -> Value {
             "attachments": [], "inference_options": {},
         }),
         (Role::Tool, Some(call)) => tool(thread_id, item, call),
+        (Role::Reasoning, _) => super::reasoning::workflow(thread_id, item),
         (Role::Assistant | Role::Tool, _) => {
             assistant(thread_id, &item.id, &item.created_at, Some(&item.text))
         }

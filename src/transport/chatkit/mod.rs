@@ -9,6 +9,7 @@
 
 mod calls;
 mod items;
+mod reasoning;
 mod stream;
 mod wire;
 
@@ -324,9 +325,8 @@ async fn items_page(
     };
     let page = hub.list_items(who, thread_id, query).await?;
     let last = page.items.last().map(|i| i.id.clone());
-    let data = page
-        .items
-        .iter()
+    let data = reasoning::before_answers(&page.items, order == Order::Desc)
+        .into_iter()
         .filter(|i| !items::hidden(i))
         .map(|i| items::item(thread_id, i))
         .collect();

@@ -18,8 +18,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 use super::items;
+use super::reasoning::Thought;
 use super::wire::{self, frame, item_updated};
-use crate::domain::{now_rfc3339, Executor, Item, ItemStatus};
+use crate::domain::{now_rfc3339, Executor, Item, ItemStatus, Role};
 use crate::session::event::{Event, EventBody};
 use crate::session::{Caller, Hub, Outbound, OutboxReceiver, SessionInfo, Subscription};
 use crate::transport::{event_stream, Signals};
@@ -201,6 +202,19 @@ impl RunStream {
                 out.send(json!({"type": "error", "code": "custom", "message": "the thread was deleted", "allow_retry": false})).await;
                 return Some(Step::Done);
             }
+            EventBody::ItemStarted { item, .. } if mine && item.role == Role::Reasoning => {
+                let added = st.thought.start(tid, item);
+                out.send(added).await && st.flush_title(out).await
+            }
+            EventBody::ReasoningDelta { item_id, text, .. } if mine => {
+                match st.thought.delta(item_id, text) {
+                    Some(update) => out.send(update).await,
+                    None => true,
+                }
+            }
+            EventBody::ItemCompleted { item, .. } if mine && item.role == Role::Reasoning => {
+                out.send(st.thought.done(tid, item)).await
+            }
             EventBody::RunStarted { item_id, .. } if mine => st.start(item_id),
             EventBody::ItemStarted { item, .. } if mine => st.start(&item.id),
             EventBody::RunDelta { item_id, text, .. } if mine => {
@@ -302,6 +316,8 @@ struct Render {
     added: bool,
     /// A `thread.updated` held back until the reply's first event.
     title: Option<Value>,
+    /// The reasoning workflow being streamed (PROTOCOL 1.2).
+    thought: Thought,
 }
 
 impl Render {

@@ -83,7 +83,7 @@ impl Turn {
 
 /// The items as turns, oldest first: each user message (with its context), and each assistant
 /// item with its calls and their results. Tool items go with their assistant item; one whose
-/// assistant item is not in the history is not sent.
+/// assistant item is not in the history is not sent. Reasoning items are not sent at all.
 fn turns(items: &[Item]) -> Vec<Turn> {
     let mut calls: HashMap<&str, Vec<(&Item, &ToolCall)>> = HashMap::new();
     for item in items.iter().filter(|i| i.role == Role::Tool) {
@@ -103,7 +103,8 @@ fn turns(items: &[Item]) -> Vec<Turn> {
                 let calls = calls.get(item.id.as_str()).map_or(&[][..], Vec::as_slice);
                 Some(Turn::new(assistant(item, calls), false))
             }
-            Role::Tool => None,
+            // Tool items go with their assistant item; reasoning is never sent back.
+            Role::Tool | Role::Reasoning => None,
         })
         .collect()
 }

@@ -77,6 +77,28 @@ fn history_in_order_with_system_prompt_and_notes() {
 }
 
 #[test]
+fn reasoning_is_never_sent_back() {
+    let mut thought = item(Role::Reasoning, ItemStatus::Complete, "secret thoughts");
+    thought.answer_id = Some("a1".into());
+    let items = [
+        item(Role::User, ItemStatus::Complete, "one"),
+        reply("a1", ItemStatus::Complete, "reply one"),
+        thought,
+        item(Role::Reasoning, ItemStatus::Interrupted, "cut thoughts"),
+        item(Role::User, ItemStatus::Complete, "two"),
+    ];
+    let got = wire(&messages(None, &items, 10_000));
+    assert_eq!(
+        got,
+        json!([
+            {"role": "user", "content": "one"},
+            {"role": "assistant", "content": "reply one"},
+            {"role": "user", "content": "two"},
+        ])
+    );
+}
+
+#[test]
 fn budget_keeps_the_most_recent_items() {
     let items = [
         item(Role::User, ItemStatus::Complete, "aaaaaaaaaa"),

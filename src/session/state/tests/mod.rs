@@ -6,6 +6,7 @@ use std::cell::Cell;
 
 use super::*;
 
+mod reasoning;
 mod resume;
 mod runs;
 mod send;
