@@ -28,6 +28,12 @@ pub(super) struct RunInput {
     pub(super) tool_results: Vec<ToolMessage>,
     /// `resume`: answers to the interrupts (approvals) the previous run ended with.
     pub(super) resume: Vec<Resume>,
+    /// `context` entries, as sent: context for the model (PROTOCOL 1.2).
+    pub(super) context: Vec<Value>,
+    /// `forwardedProps` without `model`: context for the model.
+    pub(super) forwarded_props: Map<String, Value>,
+    /// `forwardedProps.model`: the model id the request's messages pick.
+    pub(super) model: Option<String>,
 }
 
 impl RunInput {
@@ -289,7 +295,8 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         Some(_) => return Err(bad("`protocolVersion` must be a string")),
     };
     optional_array(&m, "tools")?;
-    optional_array(&m, "context")?;
+    let context = context::entries(&m)?;
+    let (forwarded_props, model) = context::forwarded_props(&m)?;
     let messages = match m.get("messages") {
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad("`messages` must be an array")),
@@ -330,8 +337,12 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         tools: tools(&m)?,
         tool_results,
         resume: resume(&m)?,
+        context,
+        forwarded_props,
+        model,
     })
 }
 
+mod context;
 #[cfg(test)]
 mod tests;
