@@ -24,6 +24,21 @@ pub const SESSION_METADATA: &str = "session_metadata";
 /// The caller: `{sub, claims?}` (none in anonymous mode).
 pub const IDENTITY: &str = "identity";
 
+/// The model id a message runs with (PROTOCOL 1.2): `requested`, or the default;
+/// `bad_request` for an id `list` does not hold.
+pub(crate) fn pick_model(
+    list: &crate::agent::ModelList,
+    requested: Option<&str>,
+) -> Result<String, HubError> {
+    list.pick(requested).ok_or_else(|| {
+        HubError::BadRequest(format!(
+            "unknown model `{}`: GET /v1/models lists the ids ({})",
+            requested.unwrap_or_default(),
+            list.ids.join(", ")
+        ))
+    })
+}
+
 /// Serialised size of a JSON value (what the 16 KiB bound counts).
 pub(crate) fn size(v: &Value) -> usize {
     serde_json::to_vec(v).map_or(usize::MAX, |b| b.len())

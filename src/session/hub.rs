@@ -256,22 +256,11 @@ impl Hub {
     /// The model id a message runs with: `requested`, or the default; `bad_request` for an id
     /// the hub does not serve. Transports call it early to refuse before creating anything.
     pub fn pick_model(&self, requested: Option<&str>) -> Result<String, HubError> {
-        let list = self.models();
-        list.pick(requested).ok_or_else(|| {
-            HubError::BadRequest(format!(
-                "unknown model `{}`: GET /v1/models lists the ids ({})",
-                requested.unwrap_or_default(),
-                list.ids.join(", ")
-            ))
-        })
+        super::context::pick_model(&self.models(), requested)
     }
 
     /// Store a user message durably and start (or queue) its run; the ack comes back here.
-    /// The message runs with the model it picked, or the default: an unknown id is
-    /// `bad_request` before anything is stored (PROTOCOL 1.2).
     pub async fn send(&self, caller: &Caller, id: &str, req: SendRequest) -> Result<Ack, HubError> {
-        let model = self.pick_model(req.model())?;
-        let req = req.with_model(Some(model)).with_identity_of(caller);
         self.ask(caller, id, |h| {
             let (caller, req) = (caller.clone(), req.clone());
             async move { h.send(caller, req).await }
