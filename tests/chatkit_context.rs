@@ -15,6 +15,19 @@ use upstream::Upstream;
 
 fn context_before(body: &Value, text: &str) -> Value {
     let msgs = body["messages"].as_array().expect("messages");
+    let contexts = msgs
+        .iter()
+        .filter(|m| {
+            m["content"]
+                .as_str()
+                .is_some_and(|c| c.starts_with(CONTEXT_PREFIX))
+        })
+        .count();
+    let users = msgs.iter().filter(|m| m["role"] == "user").count();
+    assert_eq!(
+        contexts, users,
+        "one context message per user message: {body}"
+    );
     let at = msgs
         .iter()
         .position(|m| m["role"] == "user" && m["content"] == text)

@@ -258,6 +258,7 @@ async fn token_claims_named_by_context_claims_are_the_identity() {
         context_for(&log.body, "who am I?"),
         json!({"identity": {"sub": "u-42", "claims": {"email": "ada@example.test", "org": {"id": "o1"}}}})
     );
+    assert_eq!(context_messages(&log.body), 1);
 }
 
 /// A context of about `bytes` bytes.
