@@ -10,6 +10,7 @@ import {
   assistantItems, waitReply, watchPrefix, prefixViolations, screenshot, checkConsole, WAIT_MS,
 } from './harness.mjs';
 import { toolScenarios } from './tool-scenarios.mjs';
+import { modelScenarios } from './model-scenarios.mjs';
 
 const [scenario, base, artifacts, deltasArg] = process.argv.slice(2);
 const DELTAS = Number(deltasArg);
@@ -337,6 +338,7 @@ const scenarios = {
 };
 
 Object.assign(scenarios, toolScenarios({ base, artifacts, result }));
+Object.assign(scenarios, modelScenarios({ base, artifacts, result }));
 
 function refused(text) {
   return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/.test(text);
