@@ -259,6 +259,24 @@ async fn token_claims_named_by_context_claims_are_the_identity() {
         json!({"identity": {"sub": "u-42", "claims": {"email": "ada@example.test", "org": {"id": "o1"}}}})
     );
     assert_eq!(context_messages(&log.body), 1);
+
+    // A browser's WebSocket opened with a ticket carries the same identity.
+    let ticket = auth_support::ticket(&hub, &token).await;
+    let mut ws = auth_support::ws_open(
+        &hub,
+        &format!("?ticket={ticket}"),
+        &[("origin", auth_support::APP_ORIGIN)],
+    )
+    .await
+    .expect("upgrade");
+    ws.join(&session).await;
+    let ack = ws.say(&session, "c2", "and on the socket?").await;
+    ws.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    let last = up.requests().pop().unwrap();
+    assert_eq!(
+        context_for(&last.body, "and on the socket?"),
+        context_for(&last.body, "who am I?")
+    );
 }
 
 /// A context of about `bytes` bytes.
