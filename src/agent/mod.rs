@@ -65,7 +65,8 @@ pub struct AgentRequest {
     /// of the message being answered.
     pub tools: Vec<ToolSpec>,
     /// The model id the run uses (PROTOCOL 1.2, "Model choice"): the one its user message
-    /// picked, resolved against [`Agent::models`]; `None` for the default.
+    /// picked, resolved against [`Agent::models`] (the session always sets it; `None` means
+    /// the default).
     pub model: Option<String>,
 }
 

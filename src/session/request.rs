@@ -100,9 +100,9 @@ pub struct SendRequest {
     context: Option<Value>,
     /// Context from the transport's other fields, by source key (`session::context`).
     context_sources: Map<String, Value>,
-    /// The model id the message picked (checked against the agent's list by the hub).
+    /// The model id the message picked (checked against the agent's list by the session).
     model: Option<String>,
-    /// The caller's identity, set by the hub from the [`Caller`].
+    /// The caller's identity, set by the session from the [`Caller`] on every send.
     identity: Option<Arc<Value>>,
 }
 
@@ -226,7 +226,7 @@ impl SendRequest {
         self.model.as_deref()
     }
 
-    /// The caller's identity goes with the message (the hub does this for every send).
+    /// The caller's identity goes with the message (the session does this for every send).
     pub(crate) fn with_identity_of(mut self, caller: &Caller) -> Self {
         self.identity = caller.identity.clone();
         self
