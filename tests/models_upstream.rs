@@ -234,3 +234,69 @@ async fn the_scripted_agent_lists_scripted_and_accepts_only_it() {
     assert_eq!(err.last().unwrap()["code"], "bad_request");
     assert_eq!(hub.items(&session).await.len(), 2);
 }
+
+/// The real binary with a models file whose entries read their keys from the environment: each
+/// request carries the key of the model it picked, and `--model` picks the default.
+#[tokio::test]
+async fn each_model_sends_the_key_its_variable_holds() {
+    let up = Upstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("models.json");
+    let models = json!({"models": {
+        "one": {"base_url": up.base_url, "upstream_model": "up-one", "api_key_env": "SESSIONHUB_TEST_KEY_ONE"},
+        "two": {"base_url": up.base_url, "upstream_model": "up-two", "api_key_env": "SESSIONHUB_TEST_KEY_TWO"},
+        "local": {"base_url": up.base_url, "upstream_model": "up-local"},
+    }});
+    std::fs::write(&file, models.to_string()).unwrap();
+    let file = file.to_str().unwrap().to_owned();
+    let hub = support::BinHub::start_with_env(
+        &dir.path().join("data"),
+        &["--agent", "openai", "--models", &file, "--model", "two"],
+        &[
+            ("SESSIONHUB_TEST_KEY_ONE", "sk-one"),
+            ("SESSIONHUB_TEST_KEY_TWO", "sk-two"),
+        ],
+    )
+    .await;
+    let mut ws = support::WsClient::connect(&hub.ws_url()).await;
+    let r = http()
+        .post(hub.url("/v1/sessions"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let session = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ws.join(&session).await;
+    for (i, model) in [None, Some("one"), Some("local")].into_iter().enumerate() {
+        ws.send(
+            json!({"type": "send", "session": session, "client_msg_id": format!("c{i}"),
+            "text": "hi", "model": model, "ref": i}),
+        )
+        .await;
+        let ack = ws.recv_until(|v| v["type"] == "ack").await;
+        ws.until_run_end(ack.last().unwrap()["run_id"].as_str().unwrap())
+            .await;
+    }
+    let seen: Vec<(String, Option<String>)> = up
+        .requests()
+        .iter()
+        .map(|r| {
+            (
+                r.body["model"].as_str().unwrap().to_owned(),
+                r.authorization.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(seen[0], ("up-two".into(), Some("Bearer sk-two".into())));
+    assert_eq!(seen[1], ("up-one".into(), Some("Bearer sk-one".into())));
+    assert_eq!(seen[2].0, "up-local");
+    assert!(
+        !seen[2].1.as_deref().unwrap_or_default().contains("sk-"),
+        "a model without a key sends none of the others': {:?}",
+        seen[2].1
+    );
+    hub.kill9().await;
+}
