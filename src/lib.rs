@@ -60,14 +60,26 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// The agent the config asks for.
 pub fn build_agent(config: &Config) -> anyhow::Result<Arc<dyn Agent>> {
     match config.agent {
+        // The scripted agent has one model, `scripted`: a models file would promise others.
+        AgentKind::Scripted if config.models.models_file.is_some() => {
+            anyhow::bail!("--models needs --agent openai: the scripted agent has one model")
+        }
         AgentKind::Scripted => Ok(Arc::new(ScriptedAgent {
             deltas: config.scripted_deltas,
             delay: std::time::Duration::from_millis(config.scripted_delay_ms),
             stamp: config.scripted_stamp,
         })),
-        AgentKind::Openai => Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_config(
-            config,
-        )?)),
+        AgentKind::Openai => match &config.models.models_file {
+            Some(path) => {
+                let models = config::load_models(path)?;
+                Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_models(
+                    config, &models,
+                )?))
+            }
+            None => Ok(Arc::new(crate::agent::openai::OpenAiAgent::from_config(
+                config,
+            )?)),
+        },
     }
 }
 

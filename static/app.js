@@ -4,6 +4,7 @@
 import { HubClient, SessionView, newClientMsgId } from './hub.js';
 import { ChatList } from './chat.js';
 import { Sidebar } from './sidebar.js';
+import { ModelPicker } from './model-picker.js';
 
 const $ = (id) => document.getElementById(id);
 const TRANSPORT_KEY = 'sessionhub.transport';
@@ -13,6 +14,8 @@ const transport = pickTransport(params.get('transport') || localStorage.getItem(
 // With authentication on, put a token in localStorage['sessionhub.token'] (this page has no
 // login of its own); hub.js trades it for a WebSocket ticket.
 const hub = new HubClient({ transport, token: localStorage.getItem('sessionhub.token') || null });
+const models = new ModelPicker($('model'), hub);
+models.load().catch(toastError);
 
 let view = null; // the SessionView of the open session
 let connection = { state: 'connecting' };
@@ -229,7 +232,7 @@ $('composer').addEventListener('submit', (e) => {
   autosize();
   updateComposer();
   // The hub names an untitled chat after its first message; every tab sees session.updated.
-  hub.send(v.id, text, { clientMsgId }).catch((err) => {
+  hub.send(v.id, text, { clientMsgId, model: models.value() }).catch((err) => {
     v.dropPending(clientMsgId);
     if (view === v) {
       chat.render(v);

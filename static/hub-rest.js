@@ -81,6 +81,11 @@ export class HubRest {
     return this.http('DELETE', `/v1/sessions/${encodeURIComponent(id)}`);
   }
 
+  /** The model ids a message may pick, and the default (`GET /v1/models`). */
+  listModels() {
+    return this.http('GET', '/v1/models');
+  }
+
   listItems(id, { limit, before, after } = {}) {
     return this.http('GET', `/v1/sessions/${encodeURIComponent(id)}/items${query({ limit, before, after })}`);
   }

@@ -81,6 +81,12 @@ export interface RunError {
   retryable: boolean;
 }
 
+/** `GET /v1/models`: the ids a message may pick, and the one it runs with when it picks none. */
+export interface ModelList {
+  models: { id: string }[];
+  default: string;
+}
+
 /**
  * A user or assistant message, a tool call (`role: 'tool'`) or a model's reasoning
  * (`role: 'reasoning'`, PROTOCOL 1.2), as listed and as carried by events.
@@ -100,6 +106,13 @@ export interface Item {
   error_code?: string;
   /** A user item's context (a JSON object given to the model, never shown as text). */
   context?: Record<string, unknown>;
+  /**
+   * A user item's context from other sources (PROTOCOL 1.2): `chatkit_metadata`,
+   * `quoted_text`, `tags`, `agui_context`, `forwarded_props`, `session_metadata`, `identity`.
+   */
+  context_sources?: Record<string, unknown>;
+  /** The model id a user item's runs use, or that wrote an assistant item (PROTOCOL 1.2). */
+  model?: string;
   /** A user item's client tools: what its run and continuations may call. */
   tools?: ToolSpec[];
   /** Tool items: the assistant item of the model turn that made the call. */
@@ -456,6 +469,8 @@ declare class HubRest {
   http<T = unknown>(method: string, path: string, body?: unknown): Promise<T>;
   createSession(fields?: { title?: string | null; metadata?: Record<string, unknown> }): Promise<SessionInfo>;
   listSessions(options?: { limit?: number; before?: string }): Promise<SessionList>;
+  /** The model ids a message may pick, and the default (`GET /v1/models`). */
+  listModels(): Promise<ModelList>;
   getSession(id: string): Promise<SessionInfo>;
   renameSession(id: string, title: string | null): Promise<SessionInfo>;
   /** Resolves with `null` (204). */
@@ -488,12 +503,13 @@ export class HubClient extends HubRest {
   position(session: string): Position | null;
   /**
    * Resolves with the `ack` once the hub stored the message durably; retried over reconnects.
-   * The registered client tools go with it; `context` is given to the model, never shown.
+   * The registered client tools go with it; `context` is given to the model, never shown;
+   * `model` picks one of the ids `listModels()` gives (unknown: `bad_request`).
    */
   send(
     session: string,
     text: string,
-    options?: { onBusy?: BusyPolicy; clientMsgId?: string; context?: Record<string, unknown> },
+    options?: { onBusy?: BusyPolicy; clientMsgId?: string; context?: Record<string, unknown>; model?: string },
   ): Promise<Ack>;
   /**
    * Registers a client tool, offered with every later `send`; its calls waiting for a client

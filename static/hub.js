@@ -437,13 +437,14 @@ export class HubClient extends HubRest {
    * the connection is down the send waits and is retried, with the same `client_msg_id`,
    * after the session is subscribed again. The registered client tools go with it
    * (`send.tools`), as they are now: a retry offers the same ones. `context` (a JSON object)
-   * is given to the model with the message and never shown as text.
+   * is given to the model with the message and never shown as text. `model` is one of the
+   * ids `listModels()` gives (the hub's default when left out); an unknown one is refused.
    */
-  send(session, text, { onBusy, clientMsgId = newClientMsgId(), context } = {}) {
+  send(session, text, { onBusy, clientMsgId = newClientMsgId(), context, model } = {}) {
     this.subscribe(session);
     const tools = this.toolbox.specs();
     return new Promise((resolve, reject) => {
-      this.pendingSends.set(clientMsgId, { session, text, onBusy, tools, context, resolve, reject, inFlight: false });
+      this.pendingSends.set(clientMsgId, { session, text, onBusy, tools, context, model, resolve, reject, inFlight: false });
       this.flushSends(session);
     });
   }
@@ -496,6 +497,7 @@ export class HubClient extends HubRest {
     if (p.onBusy) body.on_busy = p.onBusy;
     if (p.tools) body.tools = p.tools;
     if (p.context) body.context = p.context;
+    if (p.model) body.model = p.model;
     try {
       let ack;
       if (this.transport === 'ws') {

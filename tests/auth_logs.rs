@@ -22,6 +22,8 @@ use upstream::{Reply, Upstream};
 
 const PROMPT_CANARY: &str = "CANARYPROMPT7f3a";
 const COMPLETION_CANARY: &str = "CANARYCOMPLETION9b1c";
+/// In a message's context and its session's metadata (PROTOCOL 1.2): never logged above debug.
+const CONTEXT_CANARY: &str = "CANARYCONTEXT5e2d";
 
 /// The real binary with every output line kept.
 struct LoggedHub {
@@ -136,7 +138,7 @@ async fn conversation(hub: &LoggedHub, token: &str) -> Vec<String> {
     let client = support::http();
     let auth = |r: reqwest::RequestBuilder| r.bearer_auth(token);
     let session: Value = auth(client.post(hub.url("/v1/sessions")))
-        .json(&json!({}))
+        .json(&json!({"metadata": {"plan": CONTEXT_CANARY}}))
         .send()
         .await
         .expect("create")
@@ -174,8 +176,11 @@ async fn conversation(hub: &LoggedHub, token: &str) -> Vec<String> {
         keep: true,
     };
     ws.join(&s).await;
-    ws.say(&s, "c1", &format!("please repeat {PROMPT_CANARY}"))
-        .await;
+    ws.send(
+        json!({"type": "send", "session": s, "client_msg_id": "c1", "ref": "c1",
+        "text": format!("please repeat {PROMPT_CANARY}"), "context": {"page": CONTEXT_CANARY}}),
+    )
+    .await;
     let done = ws.recv_until(|v| v["type"] == "run.completed").await;
     assert!(done.last().expect("completed")["item"]["text"]
         .as_str()
@@ -248,6 +253,11 @@ async fn run_logged(level: Option<&str>) -> (String, String, Vec<String>) {
         .requests()
         .iter()
         .any(|r| r.last_user_text().contains(PROMPT_CANARY)));
+    // ... and the context, with the session's metadata.
+    assert!(up
+        .requests()
+        .iter()
+        .any(|r| r.body.to_string().matches(CONTEXT_CANARY).count() == 2));
     (hub.stop().await, token, tickets)
 }
 
@@ -268,6 +278,7 @@ async fn canary_prompt_and_completion_are_absent_at_the_default_level_and_tokens
     assert!(logs.contains("bearer tokens required"), "{logs}");
     assert_absent(&logs, "the prompt", PROMPT_CANARY);
     assert_absent(&logs, "the completion", COMPLETION_CANARY);
+    assert_absent(&logs, "the context", CONTEXT_CANARY);
     assert_absent(&logs, "the token", &token);
     assert_absent(
         &logs,

@@ -25,6 +25,7 @@ fn settings(up: &Upstream) -> OpenAiSettings {
         api_key: Some("sk-scripted".into()),
         base_url: up.base_url.clone(),
         model: upstream::MODEL.into(),
+        max_output_tokens: None,
         system_prompt: Some(upstream::SYSTEM_PROMPT.into()),
         history_chars: 100_000,
         connect_timeout: ms(2_000),
@@ -92,6 +93,7 @@ fn request(history: Vec<Item>, tools: Vec<ToolSpec>) -> AgentRequest {
         run_id: "r-tools".into(),
         history,
         tools,
+        model: None,
     }
 }
 

@@ -5,12 +5,14 @@
 //! cancels the run: an implementation must stop its upstream work (close the HTTP request) when
 //! its stream is dropped.
 
+pub mod models;
 pub mod openai;
 pub mod scripted;
 
 pub use crate::domain::{FinishReason, Usage};
 use crate::domain::{Item, ToolSpec};
 use futures::stream::BoxStream;
+pub use models::ModelList;
 
 /// One piece of a streamed reply.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +67,10 @@ pub struct AgentRequest {
     /// The tools the model may call in this turn: the hub's server tools and the client tools
     /// of the message being answered.
     pub tools: Vec<ToolSpec>,
+    /// The model id the run uses (PROTOCOL 1.2, "Model choice"): the one its user message
+    /// picked, resolved against [`Agent::models`] (the session always sets it; `None` means
+    /// the default).
+    pub model: Option<String>,
 }
 
 pub type AgentStream = BoxStream<'static, Result<AgentChunk, AgentError>>;
@@ -73,4 +79,10 @@ pub type AgentStream = BoxStream<'static, Result<AgentChunk, AgentError>>;
 pub trait Agent: Send + Sync + 'static {
     /// Start a reply. Must not block; all work happens as the stream is polled.
     fn stream(&self, request: AgentRequest) -> AgentStream;
+
+    /// The model ids a message may pick, and the default. An agent with one model lists it
+    /// under the id `default` unless it says otherwise.
+    fn models(&self) -> ModelList {
+        ModelList::single("default")
+    }
 }

@@ -135,7 +135,15 @@ fn call_tool(name: String, args: String) -> AgentStream {
     futures::stream::iter(chunks).boxed()
 }
 
+/// The one model id the scripted agent lists (PROTOCOL 1.2: picking it works, any other id is
+/// `bad_request`).
+pub const SCRIPTED_MODEL: &str = "scripted";
+
 impl Agent for ScriptedAgent {
+    fn models(&self) -> super::ModelList {
+        super::ModelList::single(SCRIPTED_MODEL)
+    }
+
     fn stream(&self, request: AgentRequest) -> AgentStream {
         // After tool results (the history ends with the turn's tool items): quote them.
         let trailing: Vec<&Item> = request
@@ -290,6 +298,7 @@ mod tests {
             run_id: "r".into(),
             history: vec![user],
             tools: Vec::new(),
+            model: None,
         };
         let chunks: Vec<AgentChunk> = agent
             .stream(request)

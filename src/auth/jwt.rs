@@ -24,6 +24,9 @@ pub struct Claims {
     pub sub: String,
     /// Unix seconds.
     pub exp: u64,
+    /// The claims `--context-claims` names that the token has: given to the model as the
+    /// caller's identity (PROTOCOL 1.2).
+    pub context: Map<String, Value>,
 }
 
 /// Why a token was refused. Logged at debug with its kind only: the token itself never is.
@@ -35,6 +38,8 @@ pub struct Refused(pub String);
 pub struct Verifier {
     validation: Validation,
     keys: Keys,
+    /// `--context-claims`: the claims copied into [`Claims::context`].
+    context_claims: Vec<String>,
 }
 
 enum Keys {
@@ -118,7 +123,18 @@ impl Verifier {
         // Off by default in jsonwebtoken: a token that is not valid yet must be refused too.
         validation.validate_nbf = true;
         validation.leeway = cfg.auth_leeway_secs;
-        Ok(Some(Verifier { validation, keys }))
+        let context_claims = cfg
+            .models
+            .context_claims
+            .iter()
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        Ok(Some(Verifier {
+            validation,
+            keys,
+            context_claims,
+        }))
     }
 
     /// Verify signature and claims; the `sub` must be a usable owner id.
@@ -149,7 +165,12 @@ impl Verifier {
             _ => None,
         }
         .ok_or_else(|| Refused("`exp` must be a number".into()))?;
-        Ok(Claims { sub, exp })
+        let context = self
+            .context_claims
+            .iter()
+            .filter_map(|c| Some((c.clone(), data.claims.get(c)?.clone())))
+            .collect();
+        Ok(Claims { sub, exp, context })
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Principal {
     limits: Option<Arc<UserLimits>>,
     /// Who the sessions see: the user id, charged to this user's limits.
     caller: Caller,
+    /// The token's claims named by `--context-claims` (kept for the tickets it mints).
+    context_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 impl PartialEq for Principal {
@@ -78,6 +80,7 @@ impl Principal {
             expires_at: None,
             limits: None,
             caller: Caller::new(Self::ANONYMOUS, None),
+            context_claims: Default::default(),
         }
     }
 
@@ -235,7 +238,7 @@ impl Auth {
                 ));
             }
             (Some(token), None) => match verifier.verify(token) {
-                Ok(c) => self.principal(c.sub, Some(c.exp)),
+                Ok(c) => self.principal(c.sub, Some(c.exp), c.context),
                 Err(why) => {
                     tracing::debug!(reason = %why, "bearer token refused");
                     self.rate(&ip_key())?;
@@ -254,7 +257,11 @@ impl Auth {
                     )));
                 }
                 match self.tickets.redeem(t) {
-                    Some(Grant { sub, token_exp }) => self.principal(sub, token_exp),
+                    Some(Grant {
+                        sub,
+                        token_exp,
+                        claims,
+                    }) => self.principal(sub, token_exp, claims),
                     None => {
                         self.rate(&ip_key())?;
                         return Err(AuthRejection::unauthorized(
@@ -268,10 +275,18 @@ impl Auth {
         Ok(principal)
     }
 
-    fn principal(&self, sub: String, expires_at: Option<u64>) -> Principal {
+    /// An authenticated caller: its identity (`sub` and the `--context-claims` it has) goes
+    /// to the model with its messages.
+    fn principal(
+        &self,
+        sub: String,
+        expires_at: Option<u64>,
+        context_claims: serde_json::Map<String, serde_json::Value>,
+    ) -> Principal {
         let quota = self.user_limits.clone().map(|l| l as Arc<dyn Quota>);
         Principal {
-            caller: Caller::new(sub.as_str(), quota),
+            caller: Caller::new(sub.as_str(), quota).with_identity(context_claims.clone()),
+            context_claims,
             sub,
             expires_at,
             limits: self.user_limits.clone(),

@@ -30,6 +30,8 @@ pub struct Grant {
     pub sub: String,
     /// The token's `exp` (Unix seconds); `None` in anonymous mode.
     pub token_exp: Option<u64>,
+    /// The token's claims named by `--context-claims` (PROTOCOL 1.2).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 struct Entry {
@@ -114,6 +116,7 @@ pub async fn mint(State(auth): State<Arc<Auth>>, who: Principal) -> Response {
     let grant = Grant {
         sub: who.sub.clone(),
         token_exp: who.expires_at,
+        claims: who.context_claims.clone(),
     };
     match auth.tickets.mint(grant) {
         Ok(ticket) => (
@@ -137,6 +140,7 @@ mod tests {
         Grant {
             sub: "u1".into(),
             token_exp: Some(1),
+            claims: Default::default(),
         }
     }
 

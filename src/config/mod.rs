@@ -10,9 +10,11 @@ use std::time::Duration;
 use clap::{ArgAction, Parser, ValueEnum};
 use serde::{Deserialize, Serialize};
 
+mod models;
 mod tools;
 mod values;
 
+pub use models::{load_models, ModelConfig, ModelsConfig};
 pub use tools::{
     mcp_token_key, ToolsConfig, DEFAULT_MAX_TOOL_ROUNDS, DEFAULT_TOOL_OUTPUT_BYTES,
     DEFAULT_TOOL_TIMEOUT_MS,
@@ -235,7 +237,8 @@ pub struct Config {
     /// Base URL of an OpenAI-compatible API, up to `/v1` (OpenAI, vLLM, Ollama, llama.cpp, a gateway).
     #[arg(long, env = "OPENAI_BASE_URL", default_value = DEFAULT_OPENAI_BASE_URL)]
     pub openai_base_url: String,
-    /// Model name sent upstream.
+    /// Model name sent upstream; with `--models`, the id of the default model (it must be in
+    /// the file).
     #[arg(long, env = "SESSIONHUB_MODEL", default_value = DEFAULT_MODEL)]
     pub model: String,
     /// System prompt sent first in every upstream request.
@@ -331,6 +334,8 @@ pub struct Config {
     pub conformance_echo: bool,
     #[command(flatten)]
     pub tools: ToolsConfig,
+    #[command(flatten)]
+    pub models: ModelsConfig,
 }
 
 impl Config {

@@ -94,6 +94,16 @@ pub struct Item {
     /// shown as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<serde_json::Value>,
+    /// A user item's context from everywhere but native `send.context` (PROTOCOL 1.2,
+    /// "Context"): a JSON object with the keys `chatkit_metadata`, `quoted_text`, `tags`,
+    /// `agui_context`, `forwarded_props`, `session_metadata`, `identity`, each present only
+    /// when its source gave something. Given to the model with `context`, never shown as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_sources: Option<serde_json::Value>,
+    /// The model id (PROTOCOL 1.2, "Model choice"): on a user item the one its runs use, on
+    /// an assistant item the one that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// A user item's client tools: what its run and continuations may call on the front end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<ToolSpec>>,
@@ -164,6 +174,8 @@ impl Item {
             usage: None,
             error_code: None,
             context: None,
+            context_sources: None,
+            model: None,
             tools: None,
             call: None,
             answer_id: None,

@@ -248,6 +248,17 @@ impl Hub {
         ))
     }
 
+    /// The models a message may pick (PROTOCOL 1.2, `GET /v1/models`).
+    pub fn models(&self) -> crate::agent::ModelList {
+        self.registry.shared().agent.models()
+    }
+
+    /// The model id a message runs with: `requested`, or the default; `bad_request` for an id
+    /// the hub does not serve. Transports call it early to refuse before creating anything.
+    pub fn pick_model(&self, requested: Option<&str>) -> Result<String, HubError> {
+        super::context::pick_model(&self.models(), requested)
+    }
+
     /// Store a user message durably and start (or queue) its run; the ack comes back here.
     pub async fn send(&self, caller: &Caller, id: &str, req: SendRequest) -> Result<Ack, HubError> {
         self.ask(caller, id, |h| {

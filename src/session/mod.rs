@@ -10,6 +10,7 @@
 mod actor;
 mod budget;
 mod checkpoint;
+pub mod context;
 mod directory;
 pub mod event;
 mod handle;

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::config::BusyPolicy;
 use crate::domain::{Item, ToolSpec};
@@ -35,6 +35,8 @@ pub trait Quota: Send + Sync + 'static {
 pub struct Caller {
     sub: Arc<str>,
     quota: Option<Arc<dyn Quota>>,
+    /// `{sub, claims?}` given to the model as context (PROTOCOL 1.2); `None` in anonymous mode.
+    identity: Option<Arc<Value>>,
 }
 
 impl Caller {
@@ -42,7 +44,24 @@ impl Caller {
         Caller {
             sub: sub.into(),
             quota,
+            identity: None,
         }
+    }
+
+    /// This caller's identity as the model sees it: `sub`, and the token claims named by
+    /// `--context-claims` (those the token has).
+    pub fn with_identity(mut self, claims: Map<String, Value>) -> Self {
+        let mut id = Map::new();
+        id.insert("sub".into(), Value::String(self.sub.to_string()));
+        if !claims.is_empty() {
+            id.insert("claims".into(), Value::Object(claims));
+        }
+        self.identity = Some(Arc::new(Value::Object(id)));
+        self
+    }
+
+    pub fn identity(&self) -> Option<&Value> {
+        self.identity.as_deref()
     }
 
     pub fn sub(&self) -> &str {
@@ -79,6 +98,12 @@ pub struct SendRequest {
     on_busy: Option<BusyPolicy>,
     tools: Vec<ToolSpec>,
     context: Option<Value>,
+    /// Context from the transport's other fields, by source key (`session::context`).
+    context_sources: Map<String, Value>,
+    /// The model id the message picked (checked against the agent's list by the session).
+    model: Option<String>,
+    /// The caller's identity, set by the session from the [`Caller`] on every send.
+    identity: Option<Arc<Value>>,
 }
 
 impl SendRequest {
@@ -108,6 +133,9 @@ impl SendRequest {
             on_busy,
             tools: Vec::new(),
             context: None,
+            context_sources: Map::new(),
+            model: None,
+            identity: None,
         })
     }
 
@@ -164,8 +192,52 @@ impl SendRequest {
                 "`context` is larger than {MAX_CONTEXT_BYTES} bytes"
             )));
         }
+        super::context::check(Some(&context), &self.context_sources)?;
         self.context = Some(context);
         Ok(self)
+    }
+
+    /// Context from one of the transport's other fields (`key`: one of the source keys of
+    /// `session::context`); `too_large` when the message's context outgrows 16 KiB. A null or
+    /// empty value adds nothing.
+    pub fn with_context_source(mut self, key: &str, value: Value) -> Result<Self, HubError> {
+        let empty = match &value {
+            Value::Null => true,
+            Value::Object(o) => o.is_empty(),
+            Value::Array(a) => a.is_empty(),
+            Value::String(s) => s.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Ok(self);
+        }
+        self.context_sources.insert(key.to_owned(), value);
+        super::context::check(self.context.as_ref(), &self.context_sources)?;
+        Ok(self)
+    }
+
+    /// The model id this message picks (PROTOCOL 1.2); unknown ids are refused by the hub.
+    pub fn with_model(mut self, model: Option<String>) -> Self {
+        self.model = model;
+        self
+    }
+
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// The caller's identity goes with the message (the session does this for every send).
+    pub(crate) fn with_identity_of(mut self, caller: &Caller) -> Self {
+        self.identity = caller.identity.clone();
+        self
+    }
+
+    pub(crate) fn identity(&self) -> Option<&Value> {
+        self.identity.as_deref()
+    }
+
+    pub fn context_sources(&self) -> &Map<String, Value> {
+        &self.context_sources
     }
 
     pub fn tools(&self) -> &[ToolSpec] {

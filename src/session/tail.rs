@@ -253,6 +253,8 @@ mod tests {
             usage: None,
             error_code: None,
             context: None,
+            context_sources: None,
+            model: None,
             tools: None,
             call: None,
             answer_id: None,

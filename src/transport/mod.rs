@@ -6,6 +6,7 @@ mod assets;
 mod chatkit;
 pub(crate) mod error;
 pub(crate) mod fuzz;
+pub(crate) mod models;
 pub mod openapi;
 pub(crate) mod rest;
 pub(crate) mod sse;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::openapi_json))
         .merge(ws_echo::routes(&cfg))
         .merge(rest::routes())
+        .merge(models::routes())
         .merge(agui::routes())
         .merge(chatkit::routes())
         .merge(sse::routes())

@@ -12,7 +12,8 @@ use crate::session::event::{Ack, StateAck, ToolAck};
 use crate::session::outbox::{AckReply, SubscribedReply};
 use crate::session::{Outbound, SendRequest, ToolResolution};
 
-/// A native send (WebSocket frame or SSE POST body): `client_msg_id`, `text`, `on_busy`?.
+/// A native send (WebSocket frame or SSE POST body): `client_msg_id`, `text`, `on_busy`?,
+/// `tools`?, `context`?, `model`? (PROTOCOL 1.2).
 /// The limits are the session's ([`SendRequest::new`]); this only reads the fields.
 pub(crate) fn send_request(
     obj: &Map<String, Value>,
@@ -46,7 +47,8 @@ pub(crate) fn send_request(
         None | Some(Value::Null) => {}
         Some(v) => req = req.with_context(v.clone())?,
     }
-    Ok(req)
+    // PROTOCOL 1.2: the model id this message picks (the hub refuses an unknown one).
+    Ok(req.with_model(opt_str(obj, "model")?))
 }
 
 /// A `tool_result` (`call_id`, `output`, `is_error`?) or `tool_approval` (`call_id`,

@@ -474,6 +474,35 @@ const scenarios = {
   },
 };
 
+// Context and model choice (PROTOCOL 1.2): the client's own `context` and `forwardedProps`
+// parameters reach the hub in the shapes it accepts; `forwardedProps.model` picks the model
+// (`scripted`, the scripted agent's one id), the rest is stored as the message's context; an
+// unknown model is refused before anything is stored.
+scenarios.context = async (f) => {
+  const agent = new HttpAgent({ url: `${base}/agui` });
+  const context = [{ description: "current page", value: "/pricing" }];
+  const seen = await turn(agent, "where am I?", {
+    params: { context, forwardedProps: { model: "scripted", locale: "fr" } },
+  });
+  checkFinished(f, agent, seen);
+  const stored = await checkStored(f, agent, {});
+  f.equal(JSON.stringify(stored[0]?.context_sources?.agui_context), JSON.stringify(context), "stored context entries");
+  f.equal(JSON.stringify(stored[0]?.context_sources?.forwarded_props), '{"locale":"fr"}', "stored forwardedProps");
+  f.equal(stored[1]?.model, "scripted", "the reply's model");
+  f.equal(stored[1]?.text?.includes("/pricing"), false, "the context is not text");
+
+  const before = stored.length;
+  const mark = consoleLines.length;
+  const refused = await turn(agent, "and now?", { params: { forwardedProps: { model: "no-such-model" } } });
+  f.check(refused.rejected || refused.failed, "an unknown model is refused");
+  f.check(!refused.events.some((e) => e.type === "RUN_STARTED"), `no run started: ${types(refused)}`);
+  f.equal((await items(agent.threadId)).length, before, "nothing stored for the unknown model");
+  // The client library reports the refused request on the console; that is expected here.
+  consoleLines = consoleLines
+    .slice(0, mark)
+    .concat(consoleLines.slice(mark).filter((l) => !/400|no-such-model|bad_request|HTTP/i.test(l)));
+};
+
 const wanted = opts.scenario ?? ["normal", "failure", "abort", "cancelled", "multi"];
 let failures = 0;
 for (const name of wanted) {

@@ -11,6 +11,7 @@ import {
 } from './harness.mjs';
 import { thinkingScenarios } from './thinking-scenarios.mjs';
 import { toolScenarios } from './tool-scenarios.mjs';
+import { modelScenarios } from './model-scenarios.mjs';
 
 const [scenario, base, artifacts, deltasArg] = process.argv.slice(2);
 const DELTAS = Number(deltasArg);
@@ -339,6 +340,7 @@ const scenarios = {
 
 Object.assign(scenarios, toolScenarios({ base, artifacts, result }));
 Object.assign(scenarios, thinkingScenarios({ base, artifacts, result, deltas: DELTAS }));
+Object.assign(scenarios, modelScenarios({ base, artifacts, result }));
 
 function refused(text) {
   return /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed/.test(text);

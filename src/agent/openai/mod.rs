@@ -45,6 +45,8 @@ pub struct OpenAiSettings {
     /// Base URL of the API, up to and including `/v1`.
     pub base_url: String,
     pub model: String,
+    /// `max_tokens` sent with every request, when set (a models file's `max_output_tokens`).
+    pub max_output_tokens: Option<u32>,
     /// Sent first as the `system` message when set.
     pub system_prompt: Option<String>,
     /// Characters of history sent upstream: the most recent turns that fit (the last user
@@ -73,6 +75,7 @@ impl std::fmt::Debug for OpenAiSettings {
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("base_url", &self.base_url)
             .field("model", &self.model)
+            .field("max_output_tokens", &self.max_output_tokens)
             .field("system_prompt", &self.system_prompt.is_some())
             .field("history_chars", &self.history_chars)
             .field("connect_timeout", &self.connect_timeout)
@@ -171,14 +174,54 @@ impl OpenAiAgent {
 
     /// The agent `--agent openai` asks for.
     pub fn from_config(config: &Config) -> Result<Self, SetupError> {
+        Self::new(Self::from_config_unchecked(config))
+    }
+
+    pub fn settings(&self) -> &OpenAiSettings {
+        &self.shared.settings
+    }
+
+    /// One agent per entry of the models file (`--models`), each with the config's other
+    /// settings, routed by model id; `--model` names the default and must be in the file.
+    pub fn from_models(
+        config: &Config,
+        models: &[crate::config::ModelConfig],
+    ) -> anyhow::Result<super::models::Routed> {
+        let base = Self::from_config_unchecked(config);
+        let mut agents: Vec<(String, Arc<dyn Agent>)> = Vec::with_capacity(models.len());
+        for m in models {
+            let agent = Self::new(OpenAiSettings {
+                api_key: m.api_key.as_ref().map(|k| k.expose().to_owned()),
+                base_url: m.base_url.clone(),
+                model: m.upstream_model.clone(),
+                max_output_tokens: m.max_output_tokens,
+                ..base.clone()
+            })
+            .map_err(|e| anyhow::anyhow!("model {:?} in the models file: {e}", m.id))?;
+            agents.push((m.id.clone(), Arc::new(agent)));
+        }
+        let ids: Vec<&str> = models.iter().map(|m| m.id.as_str()).collect();
+        super::models::Routed::new(agents, config.model.clone()).ok_or_else(|| {
+            anyhow::anyhow!(
+                "--model {:?} (SESSIONHUB_MODEL) is not a model of the models file; pick the \
+                 default among: {}",
+                config.model,
+                ids.join(", ")
+            )
+        })
+    }
+
+    /// The settings `--agent openai` asks for, before [`OpenAiAgent::new`] checks them.
+    fn from_config_unchecked(config: &Config) -> OpenAiSettings {
         let ms = Duration::from_millis;
-        Self::new(OpenAiSettings {
+        OpenAiSettings {
             api_key: config
                 .openai_api_key
                 .as_ref()
                 .map(|k| k.expose().to_owned()),
             base_url: config.openai_base_url.clone(),
             model: config.model.clone(),
+            max_output_tokens: None,
             system_prompt: config.system_prompt.clone(),
             history_chars: config.history_chars,
             connect_timeout: ms(config.upstream_connect_timeout_ms),
@@ -189,11 +232,7 @@ impl OpenAiAgent {
             max_backoff: ms(config.upstream_max_backoff_ms),
             retry_after_cap: ms(config.retry_after_cap_ms),
             retry_budget: ms(config.retry_budget_ms),
-        })
-    }
-
-    pub fn settings(&self) -> &OpenAiSettings {
-        &self.shared.settings
+        }
     }
 }
 
@@ -208,6 +247,11 @@ impl Agent for OpenAiAgent {
     fn stream(&self, request: AgentRequest) -> AgentStream {
         run::stream(self.shared.clone(), request)
     }
+
+    /// With no models file, the one model is listed under its upstream name.
+    fn models(&self) -> super::ModelList {
+        super::ModelList::single(self.shared.settings.model.clone())
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +264,7 @@ mod tests {
             api_key: key.map(str::to_owned),
             base_url: base_url.to_owned(),
             model: "m".into(),
+            max_output_tokens: None,
             system_prompt: None,
             history_chars: 1000,
             connect_timeout: Duration::from_secs(1),

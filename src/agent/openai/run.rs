@@ -189,6 +189,7 @@ fn body(shared: &Shared, request: &AgentRequest) -> ChatRequest {
         stream_options: StreamOptions {
             include_usage: true,
         },
+        max_tokens: settings.max_output_tokens,
         tools: request.tools.iter().map(Tool::from).collect(),
     }
 }

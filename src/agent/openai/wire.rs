@@ -19,6 +19,9 @@ pub(super) struct ChatRequest {
     pub(super) messages: Vec<Message>,
     pub(super) stream: bool,
     pub(super) stream_options: StreamOptions,
+    /// The model's output limit from the models file, when it sets one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) max_tokens: Option<u32>,
     /// Left out when empty: some servers reject an empty list.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) tools: Vec<Tool>,

@@ -171,11 +171,19 @@ impl Actor {
             tools.push(crate::tools::state_patch::spec(doc, record.state_version));
         }
         tools.extend(client_tools);
+        // The model its message picked (PROTOCOL 1.2), for every turn and continuation.
+        let picked = history
+            .iter()
+            .find(|i| i.id == reply_to)
+            .and_then(|i| i.model.as_deref());
+        let model = self.shared.agent.models().resolve(picked);
+        self.state.on_model(model.clone());
         let stream = self.shared.agent.stream(AgentRequest {
             session_id: id,
             run_id,
             history,
             tools,
+            model: Some(model),
         });
         self.agent = Some(AgentTask::spawn(stream));
         self.shared.metrics.runs_active.inc();

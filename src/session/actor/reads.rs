@@ -65,11 +65,16 @@ impl Actor {
     }
 
     /// One idempotency lookup, the state's decision, the durable write, then the commit.
+    /// Every transport's message passes here: it runs with the model it picked, or the
+    /// default (an unknown id is `bad_request`, nothing stored), and carries the caller's
+    /// identity as context (PROTOCOL 1.2).
     pub(super) async fn send(
         &mut self,
         caller: &Caller,
         req: &SendRequest,
     ) -> Result<Ack, HubError> {
+        let model = crate::session::context::pick_model(&self.shared.agent.models(), req.model())?;
+        let req = &req.clone().with_model(Some(model)).with_identity_of(caller);
         let existing = self
             .shared
             .store

@@ -83,6 +83,14 @@ impl SessionState {
         self.emit(body);
     }
 
+    /// The model id the active run's current turn uses (PROTOCOL 1.2): kept on its assistant
+    /// item.
+    pub(crate) fn on_model(&mut self, model: String) {
+        if let Some(run) = self.active.as_mut() {
+            run.item.model = Some(model);
+        }
+    }
+
     pub(crate) fn on_usage(&mut self, usage: Usage) {
         if let Some(run) = self.active.as_mut() {
             run.item.usage = Some(usage);

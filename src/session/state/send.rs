@@ -74,6 +74,13 @@ impl SessionState {
                 run_id: orig.run_id,
             }));
         }
+        // The whole context (PROTOCOL 1.2) is bounded before anything is charged or stored.
+        let context_sources = crate::session::context::gather(
+            req.context(),
+            req.context_sources(),
+            self.record.metadata.as_ref(),
+            req.identity(),
+        )?;
         admit()?;
         let policy = req.on_busy().unwrap_or(self.rules.busy_policy);
         if self.active.is_some() && policy == BusyPolicy::Reject {
@@ -83,6 +90,8 @@ impl SessionState {
         let ord = self.record.next_ord;
         let item = Item {
             context: req.context().cloned(),
+            context_sources,
+            model: req.model().map(str::to_owned),
             tools: (!req.tools().is_empty()).then(|| req.tools().to_vec()),
             ..Item::user(
                 new_id("itm"),

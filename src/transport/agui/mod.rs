@@ -33,7 +33,7 @@ use axum::Router;
 use super::{body_bytes, AppState};
 use crate::auth::Principal;
 use crate::error::HubError;
-use crate::session::{Caller, Hub, Outbox, SendRequest};
+use crate::session::{context, Caller, Hub, Outbox, SendRequest};
 use render::Tracker;
 use stream::RunStream;
 
@@ -134,6 +134,8 @@ fn requests(
     max_text_chars: usize,
 ) -> Result<Vec<SendRequest>, HubError> {
     hub.check_client_tools(&input.tools)?;
+    // PROTOCOL 1.2: an unknown model is refused before anything is created or stored.
+    hub.pick_model(input.model.as_deref())?;
     if input.user_messages.is_empty() {
         // The session's rules, on a message that is never sent.
         SendRequest::new(input.run_id.as_str(), "", None, max_text_chars)?
@@ -144,7 +146,13 @@ fn requests(
         .iter()
         .map(|(id, text)| {
             SendRequest::new(id.as_str(), text.as_str(), None, max_text_chars)?
-                .with_tools(input.tools.clone())
+                .with_tools(input.tools.clone())?
+                .with_model(input.model.clone())
+                .with_context_source(context::AGUI_CONTEXT, input.context.clone().into())?
+                .with_context_source(
+                    context::FORWARDED_PROPS,
+                    input.forwarded_props.clone().into(),
+                )
         })
         .collect()
 }

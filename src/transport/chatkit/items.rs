@@ -35,18 +35,32 @@ pub(super) fn hidden(item: &Item) -> bool {
 /// A hub item as a ChatKit `ThreadItem` (call [`hidden`] first).
 pub(super) fn item(thread_id: &str, item: &Item) -> Value {
     match (item.role, &item.call) {
-        (Role::User, _) => json!({
-            "id": item.id, "thread_id": thread_id, "created_at": item.created_at,
-            "type": "user_message",
-            "content": [{"type": "input_text", "text": item.text}],
-            "attachments": [], "inference_options": {},
-        }),
+        (Role::User, _) => {
+            let mut v = json!({
+                "id": item.id, "thread_id": thread_id, "created_at": item.created_at,
+                "type": "user_message",
+                "content": [{"type": "input_text", "text": item.text}],
+                "attachments": [], "inference_options": {},
+            });
+            // The quote the user referred to, kept as the SDK keeps it (PROTOCOL 1.2).
+            if let Some(q) = quoted_text(item) {
+                v["quoted_text"] = json!(q);
+            }
+            v
+        }
         (Role::Tool, Some(call)) => tool(thread_id, item, call),
         (Role::Reasoning, _) => super::reasoning::workflow(thread_id, item),
         (Role::Assistant | Role::Tool, _) => {
             assistant(thread_id, &item.id, &item.created_at, Some(&item.text))
         }
     }
+}
+
+fn quoted_text(item: &Item) -> Option<&str> {
+    item.context_sources
+        .as_ref()?
+        .get(crate::session::context::QUOTED_TEXT)?
+        .as_str()
 }
 
 fn tool(thread_id: &str, item: &Item, call: &ToolCall) -> Value {

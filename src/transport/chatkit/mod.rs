@@ -24,7 +24,9 @@ use serde_json::{json, Value};
 use super::AppState;
 use crate::auth::Principal;
 use crate::error::HubError;
-use crate::session::{Caller, Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo};
+use crate::session::{
+    context, Caller, Hub, ItemOrder, ItemsQuery, Outbox, SendRequest, SessionInfo,
+};
 use stream::{Follow, RunStream};
 use wire::{Order, PageParams, Request};
 
@@ -217,12 +219,23 @@ fn send_request(hub: &Hub, input: &wire::UserInput) -> Result<SendRequest, Rejec
         .into());
     }
     let client_msg_id = format!("chatkit-{}", uuid::Uuid::new_v4().simple());
+    // PROTOCOL 1.2: the composer's model (refused here, before a thread is created, when
+    // unknown) and the request's context.
+    let model = input.inference_options.model.clone();
+    hub.pick_model(model.as_deref())?;
     let req = SendRequest::new(
         client_msg_id,
         input.text(),
         None,
         hub.config().max_text_chars,
-    )?;
+    )?
+    .with_model(model)
+    .with_context_source(
+        context::CHATKIT_METADATA,
+        input.metadata.clone().unwrap_or_default(),
+    )?
+    .with_context_source(context::QUOTED_TEXT, input.quoted_text.clone().into())?
+    .with_context_source(context::TAGS, input.tags().into())?;
     // ChatKit front ends declare no tools: the configured ones are every run's client tools.
     let tools = hub.chatkit_client_tools();
     Ok(if tools.is_empty() {

@@ -87,8 +87,20 @@ fn bad(message: impl Into<String>) -> BadRequest {
 pub(super) struct UserInput {
     pub(super) content: Vec<Content>,
     pub(super) attachments: Vec<String>,
-    #[allow(dead_code)] // required by the models; the hub has one model per deployment
-    pub(super) inference_options: Map<String, Value>,
+    /// "The user is referring to this": context for the model (PROTOCOL 1.2).
+    #[serde(default)]
+    pub(super) quoted_text: Option<String>,
+    pub(super) inference_options: InferenceOptions,
+    /// The request's `metadata` (set by [`parse`] from the envelope): context for the model.
+    #[serde(skip)]
+    pub(super) metadata: Option<Value>,
+}
+
+/// `inference_options`: the composer's model picker (`tool_choice` is not used).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct InferenceOptions {
+    #[serde(default)]
+    pub(super) model: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,19 +109,37 @@ pub(super) enum Content {
     InputText {
         text: String,
     },
-    /// A mention chip; the hub keeps its visible text.
+    /// A mention chip; the hub keeps its visible text, and its `data` goes to the model as
+    /// context (PROTOCOL 1.2).
     InputTag {
         text: String,
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        data: Option<Map<String, Value>>,
     },
 }
 
 impl UserInput {
+    /// The tags of the message as context: `[{id, text, data}]` (PROTOCOL 1.2).
+    pub(super) fn tags(&self) -> Vec<Value> {
+        self.content
+            .iter()
+            .filter_map(|c| match c {
+                Content::InputTag { text, id, data } => {
+                    Some(json!({"id": id, "text": text, "data": data}))
+                }
+                Content::InputText { .. } => None,
+            })
+            .collect()
+    }
+
     /// The plain text the hub stores: the parts' texts, in order.
     pub(super) fn text(&self) -> String {
         self.content
             .iter()
             .map(|c| match c {
-                Content::InputText { text } | Content::InputTag { text } => text.as_str(),
+                Content::InputText { text } | Content::InputTag { text, .. } => text.as_str(),
             })
             .collect()
     }
@@ -146,6 +176,8 @@ struct Envelope {
     #[serde(rename = "type")]
     kind: String,
     params: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -221,9 +253,14 @@ pub(super) fn parse(body: &[u8]) -> Result<Request, BadRequest> {
     }
     let k = env.kind.as_str();
     Ok(match k {
-        "threads.create" => Request::Create(p::<CreateParams>(k, params)?.input),
+        "threads.create" => {
+            let mut input = p::<CreateParams>(k, params)?.input;
+            input.metadata = env.metadata;
+            Request::Create(input)
+        }
         "threads.add_user_message" => {
-            let a: AddParams = p(k, params)?;
+            let mut a: AddParams = p(k, params)?;
+            a.input.metadata = env.metadata;
             Request::AddUserMessage {
                 thread_id: a.thread_id,
                 input: a.input,

@@ -37,6 +37,7 @@ pub(crate) use schemas::*;
         super::rest::update_session,
         super::rest::delete_session,
         super::rest::list_items,
+        super::models::list_models,
         super::sse::events,
         super::sse::send,
         super::sse::cancel,

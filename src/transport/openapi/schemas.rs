@@ -135,6 +135,9 @@ pub(crate) struct SendMessage {
     /// 16 KiB.
     #[schema(value_type = Option<Object>)]
     pub(crate) context: Option<serde_json::Value>,
+    /// The model id this message runs with (one of `GET /v1/models`; default: the hub's
+    /// default model). An unknown id is 400 `bad_request` and stores nothing.
+    pub(crate) model: Option<String>,
 }
 
 /// `POST /v1/sessions/{id}/tool-results`: the WebSocket's `tool_result` without `type` and

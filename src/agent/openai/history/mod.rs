@@ -1,8 +1,9 @@
 //! The conversation sent upstream (PROTOCOL 1.1, "What the model sees"): the system prompt,
 //! then the most recent turns that fit the character budget, oldest first.
 //!
-//! - A user item is its message, preceded by its `context` (if any) as a system message of its
-//!   own, so the context never mixes with what the user wrote.
+//! - A user item is its message, preceded by its context (if any: its `context` and its
+//!   `context_sources`, PROTOCOL 1.2) as one system message of its own, so the context never
+//!   mixes with what the user wrote.
 //! - An assistant item is one assistant message carrying the calls of its tool items (those
 //!   whose `parent_id` names it), followed by one `tool` message per call, in order. Each call
 //!   goes with its result: a denied call's message says the user denied it, a stopped one says
@@ -110,17 +111,36 @@ fn turns(items: &[Item]) -> Vec<Turn> {
 }
 
 fn user(item: &Item) -> Vec<Message> {
-    let context = item
-        .context
-        .as_ref()
-        .filter(|c| !c.is_null())
-        .map(|c| Message::System {
-            content: format!("{CONTEXT_PREFIX}{c}"),
-        });
+    let context = context_message(item).map(|content| Message::System { content });
     let message = Message::User {
         content: item.text.clone(),
     };
     context.into_iter().chain([message]).collect()
+}
+
+/// The one system message that carries a user item's context (PROTOCOL 1.2, "Context"): its
+/// native `context` alone as in 1.1, or, when other sources gave context too, one object
+/// holding the native context under `context` next to the sources' keys.
+fn context_message(item: &Item) -> Option<String> {
+    let own = item.context.as_ref().filter(|c| !c.is_null());
+    let sources = item
+        .context_sources
+        .as_ref()
+        .and_then(|s| s.as_object())
+        .filter(|s| !s.is_empty());
+    let json = match (own, sources) {
+        (None, None) => return None,
+        (Some(c), None) => c.clone(),
+        (own, Some(sources)) => {
+            let mut all = serde_json::Map::new();
+            if let Some(c) = own {
+                all.insert("context".into(), c.clone());
+            }
+            all.extend(sources.iter().map(|(k, v)| (k.clone(), v.clone())));
+            serde_json::Value::Object(all)
+        }
+    };
+    Some(format!("{CONTEXT_PREFIX}{json}"))
 }
 
 fn assistant(item: &Item, calls: &[(&Item, &ToolCall)]) -> Vec<Message> {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::domain::Executor;
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn item(role: Role, status: ItemStatus, text: &str) -> Item {
     Item::new(
@@ -211,6 +211,39 @@ fn context_is_its_own_system_message_before_the_user_message() {
             {"role": "user", "content": "what plan?"},
         ])
     );
+}
+
+#[test]
+fn context_sources_go_in_the_same_one_system_message() {
+    let mut asked = item(Role::User, ItemStatus::Complete, "what plan?");
+    asked.context = Some(json!({"page": "/pricing"}));
+    asked.context_sources = Some(json!({"quoted_text": "Pro plan", "identity": {"sub": "u1"}}));
+    let mut bare = item(Role::User, ItemStatus::Complete, "and then?");
+    bare.context_sources = Some(json!({"session_metadata": {"plan": "pro"}}));
+    let got = wire(&messages(None, &[asked, bare], 10_000));
+    let system: Vec<&Value> = got
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "system")
+        .collect();
+    assert_eq!(system.len(), 2, "{got}");
+    assert_eq!(got[1], json!({"role": "user", "content": "what plan?"}));
+    let text = got[0]["content"].as_str().unwrap();
+    let body: Value = serde_json::from_str(text.strip_prefix(CONTEXT_PREFIX).unwrap()).unwrap();
+    assert_eq!(
+        body,
+        json!({"context": {"page": "/pricing"}, "quoted_text": "Pro plan", "identity": {"sub": "u1"}})
+    );
+    let text = got[2]["content"].as_str().unwrap();
+    assert_eq!(
+        text,
+        format!(
+            "{CONTEXT_PREFIX}{}",
+            json!({"session_metadata": {"plan": "pro"}})
+        )
+    );
+    assert_eq!(got[3], json!({"role": "user", "content": "and then?"}));
 }
 
 #[test]

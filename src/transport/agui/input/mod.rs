@@ -31,6 +31,12 @@ pub(super) struct RunInput {
     /// `state`, when it is a non-empty object: adopted as the thread's shared state at the run's
     /// start (absent, `null` and `{}` leave the thread's state as it is).
     pub(super) state: Option<Value>,
+    /// `context` entries, as sent: context for the model (PROTOCOL 1.2).
+    pub(super) context: Vec<Value>,
+    /// `forwardedProps` without `model`: context for the model.
+    pub(super) forwarded_props: Map<String, Value>,
+    /// `forwardedProps.model`: the model id the request's messages pick.
+    pub(super) model: Option<String>,
 }
 
 impl RunInput {
@@ -292,7 +298,8 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         Some(_) => return Err(bad("`protocolVersion` must be a string")),
     };
     optional_array(&m, "tools")?;
-    optional_array(&m, "context")?;
+    let context = context::entries(&m)?;
+    let (forwarded_props, model) = context::forwarded_props(&m)?;
     let messages = match m.get("messages") {
         Some(Value::Array(a)) => a,
         Some(_) => return Err(bad("`messages` must be an array")),
@@ -334,6 +341,9 @@ pub(super) fn parse(body: &[u8]) -> Result<RunInput, HubError> {
         tool_results,
         resume: resume(&m)?,
         state: state(&m)?,
+        context,
+        forwarded_props,
+        model,
     })
 }
 
@@ -349,5 +359,6 @@ fn state(m: &Map<String, Value>) -> Result<Option<Value>, HubError> {
     }
 }
 
+mod context;
 #[cfg(test)]
 mod tests;
