@@ -4,9 +4,8 @@
 //! continued over several runs, and fails on any client verification error or warning
 //! (tests/agui/driver.mjs).
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use support::TestHub;
 

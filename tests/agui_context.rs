@@ -4,9 +4,8 @@
 //! text), `forwardedProps.model` picks the model the reply records, and an unknown model is
 //! refused with nothing stored.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use support::TestHub;
 

@@ -3,9 +3,8 @@
 //! run stopped elsewhere ends in the shape each client line accepts, and failures, deleted
 //! threads and shutdowns close the open message before `RUN_ERROR`.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use serde_json::{json, Value};
 use sessionhub::agent::scripted::scripted_reply;

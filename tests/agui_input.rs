@@ -1,9 +1,8 @@
 //! `POST /agui` bad input: each malformed request gets an HTTP error with our JSON body and a
 //! stable code, before any stream starts, and changes nothing (no session, no item).
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{http, TestHub};

@@ -3,9 +3,8 @@
 //! an error or warning, collect the reasoning text as a `reasoning` message beside the reply,
 //! and carry it back on the next turn without harm.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use support::TestHub;
 

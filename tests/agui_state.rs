@@ -3,9 +3,8 @@
 //! applying those events) is the expected document; a native tab sees the same changes as
 //! sequenced events; bad `state` input is refused before anything is stored.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{http, TestHub};

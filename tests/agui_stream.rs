@@ -2,9 +2,8 @@
 //! it live, listings show it), the busy policy holds, and a thread's first requests make one
 //! session. Cancellation and the other endings are in `agui_endings.rs`.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use serde_json::{json, Value};
 use sessionhub::agent::scripted::scripted_reply;

@@ -3,9 +3,8 @@
 //! get a clear 4xx error and change nothing (no item, no session, the call still waits); the
 //! good answer alone then continues the run. A tool message with `error` fails its call.
 
-#[path = "agui/support.rs"]
-mod agui;
-mod support;
+use crate::agui;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{http, TestHub};

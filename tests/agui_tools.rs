@@ -4,13 +4,11 @@
 //! given from a native WebSocket tab ends the interrupt too. Bad tool input:
 //! tests/agui_tool_input.rs.
 
-#[path = "agui/support.rs"]
-mod agui;
+use crate::agui;
 // Shared with tests/mcp_tools.rs; this file uses only part of it.
 #[allow(dead_code)]
-#[path = "mcp/harness.rs"]
-mod harness;
-mod support;
+use crate::harness;
+use crate::support;
 
 use serde_json::{json, Value};
 use sessionhub::agent::scripted::scripted_reply;

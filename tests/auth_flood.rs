@@ -1,8 +1,8 @@
 //! Issue 8, limits continued: request bodies (413 over the size limit, 408 when they trickle)
 //! and a flood from one user that must not slow another user's stream.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -4,8 +4,8 @@
 //! ids answer exactly as a made-up id does (`not_found`). Plus: a foreign cancel never stops a
 //! run, and deleting a session closes its subscriptions.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use auth_support::*;
 use proptest::test_runner::{TestCaseError, TestRunner};

@@ -2,8 +2,8 @@
 //! (`rate_limited` / 429, never a hang) and recovers, and anonymous loopback development has no
 //! per-user limits (PROTOCOL.md "Limits"). Bodies and floods: auth_flood.rs.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,9 +4,9 @@
 //! every line it writes (stdout and stderr) is captured. Also the start-up rules of anonymous
 //! mode, seen from the binary and the library.
 
-mod auth_support;
-mod support;
-mod upstream;
+use crate::auth_support;
+use crate::support;
+use crate::upstream;
 
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,8 +3,8 @@
 //! the right status; nothing changes; the same requests with a good token are served (so the
 //! table can fail).
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use auth_support::*;
 use jsonwebtoken::{Algorithm, EncodingKey};

@@ -1,8 +1,8 @@
 //! Issue 8, authorization continued: another user's cancel never stops a run, on any
 //! transport, and deleting a session ends its subscriptions on every stream.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use auth_support::*;
 use serde_json::{json, Value};

@@ -2,8 +2,8 @@
 //! expired, made-up, without Origin, on the wrong route), anonymous development origins, and
 //! the 1008 close when a token expires during a WebSocket connection.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use auth_support::*;
 use jsonwebtoken::Algorithm;

@@ -2,11 +2,8 @@
 //! bearer token on REST and trades it for a single-use ticket for the WebSocket. Fails on any
 //! console error; saves a screenshot under tests/artifacts/browser/.
 
-#[path = "auth_support/mod.rs"]
-mod auth_support;
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
+use crate::auth_support;
+use crate::runner;
 
 use runner::Scenario;
 

@@ -4,10 +4,9 @@
 //! message goes upstream with the picked id's upstream name, each reply's item names its model,
 //! and the choice survives a reload. Scenario: tests/browser/model-scenarios.mjs.
 
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
-mod upstream;
+use crate::runner;
+use crate::support;
+use crate::upstream;
 
 use std::path::Path;
 

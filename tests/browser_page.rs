@@ -3,9 +3,8 @@
 //! and SSE mode with WebSockets disabled. Each scenario fails on any console error and saves
 //! screenshots under tests/artifacts/browser/.
 
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
+use crate::runner;
+use crate::support;
 
 use runner::{Scenario, SERIAL};
 use support::TestHub;

@@ -2,9 +2,8 @@
 //! stopped mid-reply (SIGTERM, graceful) and started again; the page shows that it is
 //! reconnecting, sends what was typed meanwhile, and carries on.
 
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
+use crate::runner;
+use crate::support;
 
 use std::time::Duration;
 

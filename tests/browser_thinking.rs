@@ -4,9 +4,8 @@
 //! page, collapsed once the reply starts, kept across a reload. Scenario:
 //! tests/browser/thinking-scenarios.mjs.
 
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
+use crate::runner;
+use crate::support;
 
 use std::path::Path;
 

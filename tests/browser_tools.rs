@@ -8,11 +8,9 @@
 //! tests/browser/tool-scenarios.mjs.
 
 #[allow(dead_code)]
-#[path = "mcp/harness.rs"]
-mod harness;
-#[path = "browser/runner.rs"]
-mod runner;
-mod support;
+use crate::harness;
+use crate::runner;
+use crate::support;
 
 use std::path::Path;
 

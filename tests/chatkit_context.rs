@@ -3,10 +3,9 @@
 //! point at the recording upstream: the oracle accepts every request and answer, and the model
 //! server got the picked model's upstream name and the context once, before its message.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
-mod upstream;
+use crate::ck;
+use crate::support;
+use crate::upstream;
 
 use serde_json::{json, Value};
 use sessionhub::agent::openai::CONTEXT_PREFIX;

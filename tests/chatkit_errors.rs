@@ -2,9 +2,8 @@
 //! and nothing changed. Also the parts of the contract that only error paths show: stored
 //! feedback, a retry while busy, and the CORS preflight the ChatKit front end sends.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
+use crate::ck;
+use crate::support;
 
 use ck::{input, Ck};
 use serde_json::{json, Value};

@@ -2,9 +2,8 @@
 //! the same runs, closing a ChatKit stream is its stop button, pages span several requests,
 //! and bad requests get a 4xx JSON error that changes nothing.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
+use crate::ck;
+use crate::support;
 
 use ck::{delta_text, is_delta, kinds, Ck};
 use serde_json::{json, Value};

@@ -3,9 +3,8 @@
 //! against `chatkit.types`, and the same conversations compared with a reference
 //! `ChatKitServer`.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
+use crate::ck;
+use crate::support;
 
 use support::TestHub;
 

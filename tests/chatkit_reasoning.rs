@@ -3,9 +3,8 @@
 //! (tests/chatkit/reasoning.py), in the stream and in `items.list` / `threads.get_by_id`; and
 //! the stop button in the middle of the thinking keeps the partial thought, `cancelled`.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
+use crate::ck;
+use crate::support;
 
 use ck::Ck;
 use support::TestHub;

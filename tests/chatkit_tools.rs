@@ -5,12 +5,10 @@
 //! server (tests/mcp/server.py) for the server tools; and a WebSocket tab watching the same
 //! thread.
 
-#[path = "chatkit/ck.rs"]
-mod ck;
+use crate::ck;
 #[allow(dead_code)]
-#[path = "mcp/harness.rs"]
-mod harness;
-mod support;
+use crate::harness;
+use crate::support;
 
 use std::path::Path;
 

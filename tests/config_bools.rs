@@ -2,7 +2,7 @@
 //! users and every 12-factor guide write them), the bare flag turns one on, and anything else
 //! stops the hub with an error that says what is accepted.
 
-mod support;
+use crate::support;
 
 use clap::Parser;
 use sessionhub::config::Config;

@@ -6,14 +6,11 @@
 //! message text; and a context over 16 KiB is `too_large` on every transport and stores
 //! nothing.
 
-#[path = "agui/support.rs"]
-mod agui;
-#[path = "auth_support/mod.rs"]
-mod auth_support;
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
-mod upstream;
+use crate::agui;
+use crate::auth_support;
+use crate::ck;
+use crate::support;
+use crate::upstream;
 
 use serde_json::{json, Value};
 use sessionhub::agent::openai::CONTEXT_PREFIX;

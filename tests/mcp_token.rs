@@ -5,8 +5,7 @@
 //! callsite cache can miss lines when other tests log on other threads at the same time.
 
 #[allow(dead_code)]
-#[path = "mcp/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::sync::{Arc, Mutex};
 

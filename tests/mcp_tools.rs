@@ -3,8 +3,7 @@
 //! cancellation a dropped call sends, a server down at start or lost and back, `list_changed`,
 //! and the client's overhead against a raw HTTP loop. The bearer token: tests/mcp_token.rs.
 
-#[path = "mcp/harness.rs"]
-mod harness;
+use crate::harness;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

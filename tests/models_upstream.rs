@@ -4,12 +4,10 @@
 //! `forwardedProps.model`) sends the picked id's upstream name, the items record the id, a
 //! retry keeps it, and an unknown id is `bad_request` with nothing stored on every transport.
 
-#[path = "agui/support.rs"]
-mod agui;
-#[path = "chatkit/ck.rs"]
-mod ck;
-mod support;
-mod upstream;
+use crate::agui;
+use crate::ck;
+use crate::support;
+use crate::upstream;
 
 use std::path::Path;
 

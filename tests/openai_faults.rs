@@ -3,8 +3,8 @@
 //! token, protocol errors, and the two clocks. Real WebSocket tab, real server on 127.0.0.1:0,
 //! the scripted OpenAI-compatible upstream of `tests/upstream`.
 
-mod support;
-mod upstream;
+use crate::support;
+use crate::upstream;
 
 use std::time::Duration;
 

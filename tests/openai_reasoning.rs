@@ -3,8 +3,8 @@
 //! (OpenRouter, Ollama) become one reasoning item beside the reply, and the next turn's request
 //! carries the reply but none of the reasoning.
 
-mod support;
-mod upstream;
+use crate::support;
+use crate::upstream;
 
 use serde_json::json;
 use support::TestHub;

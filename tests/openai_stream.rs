@@ -1,8 +1,8 @@
 //! The OpenAI agent through the whole hub, happy paths and cancel: real WebSocket tabs, the real
 //! server on 127.0.0.1:0, and the scripted OpenAI-compatible upstream of `tests/upstream`.
 
-mod support;
-mod upstream;
+use crate::support;
+use crate::upstream;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! `tools` the request offers, and the messages a follow-up request sends for a history with
 //! tool items and context.
 
-mod upstream;
+use crate::upstream;
 
 use std::time::Duration;
 

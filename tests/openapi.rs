@@ -3,7 +3,7 @@
 //! paths, and on each path the same methods the router answers (its `Allow` header). Errors it
 //! promises for ChatKit, AG-UI and REST are the ones those routes really answer.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! REST paging of sessions and items, and the snapshot's `has_more`.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::TestHub;

@@ -1,8 +1,8 @@
 //! Bad input on the native SSE fallback gets a clear error with its stable code and changes
 //! nothing; idempotent sends and busy policies behave as on the WebSocket.
 
-mod sse_support;
-mod support;
+use crate::sse_support;
+use crate::support;
 
 use serde_json::{json, Value};
 use sse_support::{ends_run, events_url, open, request};

@@ -8,8 +8,8 @@
 //! events behind, gets a snapshot at the head holding the complete reply, and then exactly the
 //! live events the fast tab gets: no gap, no duplicate.
 
-mod sse_support;
-mod support;
+use crate::sse_support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! by `Last-Event-ID` and `?since=` without gap or duplicate, snapshots where a replay is not
 //! possible, keep-alive comments, cancel, and the end of the stream.
 
-mod sse_support;
-mod support;
+use crate::sse_support;
+use crate::support;
 
 use serde_json::{json, Value};
 use sse_support::{ends_run, events_url, open, SseItem};

@@ -7,8 +7,7 @@
 //! mount namespace (`unshare -m`, root) in which the whole checkout is an empty tmpfs. Where
 //! that is not allowed the test says so and runs the copy without it.
 
-#[path = "browser/runner.rs"]
-mod runner;
+use crate::runner;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

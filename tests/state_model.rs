@@ -3,8 +3,8 @@
 //! state document, its call patches the document and the model is told the outcome in its next
 //! turn; a patch that does not apply fails the call, the model is told why, and nothing changes.
 
-mod support;
-mod upstream;
+use crate::support;
+use crate::upstream;
 
 use std::time::Duration;
 

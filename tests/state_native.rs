@@ -6,8 +6,8 @@
 
 // Shared with the SSE tests; this file uses only part of it.
 #[allow(unused_imports)]
-mod sse_support;
-mod support;
+use crate::sse_support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{http, BinHub, TestHub, WsClient};

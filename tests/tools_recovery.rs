@@ -6,9 +6,8 @@
 
 // Shared with tests/mcp_tools.rs; this file uses only part of it.
 #[allow(dead_code)]
-#[path = "mcp/harness.rs"]
-mod harness;
-mod support;
+use crate::harness;
+use crate::support;
 
 use serde_json::{json, Value};
 use sessionhub::agent::scripted::scripted_reply;

@@ -1,7 +1,7 @@
 //! Issue 2, test 6: bad input gets its error code (or 1009), the connection stays usable and
 //! the store does not change.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::TestHub;

@@ -1,7 +1,7 @@
 //! Busy policies (issue 2, test 5): queue keeps order, reject stores nothing, interrupt cancels
 //! then runs; cancelling a queued run.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::TestHub;

@@ -1,6 +1,6 @@
 //! Cancel (guarantee 3) and resume (guarantee 2) over the native WebSocket protocol.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 

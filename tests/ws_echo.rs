@@ -4,8 +4,8 @@
 //! binary as binary (empty and fragmented too), 1009 over the size limit, and 1007 for text that
 //! is not UTF-8 on both routes.
 
-mod auth_support;
-mod support;
+use crate::auth_support;
+use crate::support;
 
 use futures::{SinkExt, StreamExt};
 use support::{TestHub, FRAME_TIMEOUT};

@@ -1,6 +1,6 @@
 //! Fan-out, ack/idempotency and load sanity over the native WebSocket protocol.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{TestHub, WsClient};

@@ -1,7 +1,7 @@
 //! Connection and process lifecycle: graceful shutdown (drain, 1012, clean epoch), heartbeats
 //! (4001), the close handshake, and idle eviction with reload.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{TestHub, WsClient};

@@ -3,7 +3,7 @@
 //! unloaded early and its tabs resume from a snapshot (PROTOCOL.md allows it after an idle
 //! eviction), while a resume at the head still replays zero events.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{TestHub, WsClient, FRAME_TIMEOUT};

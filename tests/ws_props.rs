@@ -2,7 +2,7 @@
 //! tabs, checked against guarantees 1 (same story everywhere) and 2 (resume without gaps or
 //! duplicates) of PROTOCOL.md with a simple client-side model.
 
-mod support;
+use crate::support;
 
 use proptest::prelude::*;
 use serde_json::{json, Value};

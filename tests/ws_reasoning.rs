@@ -5,9 +5,8 @@
 //! the item, and a `kill -9` mid-reasoning brings it back `interrupted` with its checkpointed
 //! text.
 
-#[path = "sse_support/mod.rs"]
-mod sse_support;
-mod support;
+use crate::sse_support;
+use crate::support;
 
 use serde_json::Value;
 use sessionhub::agent::scripted::{scripted_reasoning, scripted_reply};

@@ -2,7 +2,7 @@
 //! tool's round trip on three tabs, idempotent results, the bad-input table, cancel and a new
 //! message while a call waits, the SSE POST route, and a pending call surviving `kill -9`.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use support::{http, BinHub, TestHub, WsClient};

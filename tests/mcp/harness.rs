@@ -1,5 +1,6 @@
 //! The test MCP server (tests/mcp/server.py, official Python SDK) as a child process on
 //! 127.0.0.1, and bounded waits on its state and on the hub's tools.
+#![allow(dead_code)]
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -1,0 +1,12 @@
+//! Server tools over MCP, against a real server built on the official Python SDK.
+//!
+//! One test binary per area (see `[[test]]` in Cargo.toml): each file below is a module,
+//! so the helpers are compiled once and the test build stays small.
+
+#[path = "mcp/harness.rs"]
+mod harness;
+mod support;
+
+mod mcp_session;
+mod mcp_token;
+mod mcp_tools;

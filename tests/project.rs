@@ -1,0 +1,16 @@
+//! Whole-project checks: architecture, configuration, README, OpenAPI, TypeScript declarations, fuzz regressions.
+//!
+//! One test binary per area (see `[[test]]` in Cargo.toml): each file below is a module,
+//! so the helpers are compiled once and the test build stays small.
+
+#[path = "browser/runner.rs"]
+mod runner;
+mod support;
+
+mod architecture;
+mod config_bools;
+mod fuzz_regressions;
+mod openapi;
+mod readme_config;
+mod standalone;
+mod typescript_decls;
