@@ -163,7 +163,9 @@ async fn messages_per_user_trigger_and_recover_and_duplicates_are_free() {
 #[tokio::test]
 async fn runs_per_user_trigger_and_recover() {
     let hub = start(|c| {
-        c.user_runs_per_min = 60;
+        // One run a minute after a burst of two: no token comes back while the test runs, however
+        // slow the machine; the advertised wait is let pass on tokio's clock.
+        c.user_runs_per_min = 1;
         c.user_run_burst = 2;
     })
     .await;
@@ -198,16 +200,27 @@ async fn runs_per_user_trigger_and_recover() {
             .contains("runs"),
         "{body}"
     );
-    // A ChatKit retry starts a run too, and is refused the same way.
-    let (_, items) = call(
-        &hub,
-        "GET",
-        &format!("/v1/sessions/{s}/items"),
-        Some(&alice),
-        None,
-        None,
-    )
+    // A ChatKit retry starts a run too, and is refused the same way. It is tried once both runs
+    // have ended: a retry while a run streams is refused as busy (409) before any quota is asked.
+    let items = || async {
+        call(
+            &hub,
+            "GET",
+            &format!("/v1/sessions/{s}/items"),
+            Some(&alice),
+            None,
+            None,
+        )
+        .await
+        .1
+    };
+    eventually("both runs to end", || async {
+        let items = items().await;
+        let items = items["items"].as_array().cloned().unwrap_or_default();
+        items.len() == 4 && items.iter().all(|i| i["status"] == "complete")
+    })
     .await;
+    let items = items().await;
     let first_user_item = items["items"][0]["id"].as_str().expect("item").to_owned();
     let (status, _) = call(&hub, "POST", "/chatkit", Some(&alice), None, Some(&json!({"type": "threads.retry_after_item", "params": {"thread_id": s, "item_id": first_user_item}}))).await;
     assert_eq!(status, 429);
