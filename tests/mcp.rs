@@ -8,5 +8,5 @@ mod harness;
 mod support;
 
 mod mcp_session;
-mod mcp_token;
 mod mcp_tools;
+// mcp_token.rs is a binary of its own: it captures logs with a thread-scoped subscriber.

@@ -4,8 +4,8 @@
 //! any level. Alone in its binary: its log capture is a thread-scoped subscriber, and tracing's
 //! callsite cache can miss lines when other tests log on other threads at the same time.
 
-#[allow(dead_code)]
-use crate::harness;
+#[path = "mcp/harness.rs"]
+mod harness;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,4 +1,4 @@
-//! Whole-project checks: architecture, configuration, README, OpenAPI, TypeScript declarations, fuzz regressions.
+//! Whole-project checks: architecture, configuration, README, OpenAPI, TypeScript declarations, fuzz regressions, the test layout.
 //!
 //! One test binary per area (see `[[test]]` in Cargo.toml): each file below is a module,
 //! so the helpers are compiled once and the test build stays small.
@@ -13,4 +13,5 @@ mod fuzz_regressions;
 mod openapi;
 mod readme_config;
 mod standalone;
+mod test_layout;
 mod typescript_decls;
