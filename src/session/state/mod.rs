@@ -37,7 +37,7 @@ use super::tail::Tail;
 use crate::config::{BusyPolicy, Config};
 use crate::domain::{new_epoch, now_ms, Item, ToolCall, ToolSpec};
 use crate::error::HubError;
-use crate::store::{SessionRecord, WriteBatch};
+use crate::store::{SessionRecord, TextChunk, WriteBatch};
 
 /// The limits and defaults the rules need, taken from the config once.
 #[derive(Debug, Clone)]
@@ -175,9 +175,8 @@ pub(crate) struct RunState {
     pub(crate) run_id: String,
     pub(crate) item: Item,
     pub(crate) ord: u64,
-    /// Bytes of `item.text` handed to the checkpoint writer, and in how many chunks.
-    checkpointed: usize,
-    chunks: u32,
+    /// How much of `item.text` the checkpoint writer has.
+    checkpoint: Checkpoint,
     reply_to: String,
     reply_ord: u64,
     client_tools: Vec<ToolSpec>,
@@ -189,6 +188,43 @@ pub(crate) struct RunState {
     in_tools: bool,
     /// This turn's reasoning item while it streams (PROTOCOL 1.2).
     reasoning: Option<reasoning::Thinking>,
+}
+
+/// How much of a streaming item's text was handed to the checkpoint writer, and in how many
+/// chunks. Checkpoints are append-only: each carries only the text added since the last one.
+#[derive(Debug, Default)]
+pub(crate) struct Checkpoint {
+    bytes: usize,
+    chunks: u32,
+}
+
+impl Checkpoint {
+    /// The text of the item at `ord` added since the last checkpoint, if any.
+    fn take(&mut self, session: &str, ord: u64, text: &str) -> Option<TextChunk> {
+        if self.bytes == text.len() {
+            return None;
+        }
+        let chunk = TextChunk {
+            session: session.to_owned(),
+            ord,
+            n: self.chunks,
+            text: text[self.bytes..].to_owned(),
+        };
+        self.bytes = text.len();
+        self.chunks += 1;
+        Some(chunk)
+    }
+
+    /// The writer had no room for `chunk`: if it is this item's last, its text goes with the
+    /// next checkpoint instead. False when it is not.
+    fn give_back(&mut self, ord: u64, chunk: &TextChunk) -> bool {
+        if ord != chunk.ord || self.chunks != chunk.n + 1 {
+            return false;
+        }
+        self.bytes -= chunk.text.len();
+        self.chunks -= 1;
+        true
+    }
 }
 
 /// The last run ended with tool calls waiting for a client's result or an approval.

@@ -5,7 +5,7 @@
 //! run is cancelled, fails or is interrupted. A crash brings it back `interrupted` with the
 //! text the checkpoints kept. It is never part of the reply and never sent back to the model.
 
-use super::{Effect, SessionState};
+use super::{Checkpoint, Effect, SessionState};
 use crate::domain::{new_id, now_rfc3339, Item, ItemStatus};
 use crate::session::event::EventBody;
 use crate::store::{StoredItem, TextChunk, WriteBatch};
@@ -15,9 +15,8 @@ use crate::store::{StoredItem, TextChunk, WriteBatch};
 pub(crate) struct Thinking {
     pub(crate) item: Item,
     pub(crate) ord: u64,
-    /// Bytes of `item.text` handed to the checkpoint writer, and in how many chunks.
-    checkpointed: usize,
-    chunks: u32,
+    /// How much of `item.text` the checkpoint writer has.
+    checkpoint: Checkpoint,
 }
 
 impl SessionState {
@@ -44,8 +43,7 @@ impl SessionState {
             run.reasoning = Some(Thinking {
                 item: item.clone(),
                 ord,
-                checkpointed: 0,
-                chunks: 0,
+                checkpoint: Checkpoint::default(),
             });
             let run_id = run.run_id.clone();
             self.write_streaming(ord, &item);
@@ -92,20 +90,8 @@ impl SessionState {
 
     /// The new reasoning text since its last checkpoint, if any (see `take_checkpoint`).
     pub(super) fn take_reasoning_checkpoint(&mut self) -> Option<TextChunk> {
-        let session = self.record.id.clone();
         let t = self.active.as_mut()?.reasoning.as_mut()?;
-        if t.checkpointed == t.item.text.len() {
-            return None;
-        }
-        let chunk = TextChunk {
-            session,
-            ord: t.ord,
-            n: t.chunks,
-            text: t.item.text[t.checkpointed..].to_owned(),
-        };
-        t.checkpointed = t.item.text.len();
-        t.chunks += 1;
-        Some(chunk)
+        t.checkpoint.take(&self.record.id, t.ord, &t.item.text)
     }
 
     /// A reasoning checkpoint the writer had no room for: its text goes with the next one.
@@ -114,12 +100,7 @@ impl SessionState {
         let Some(t) = self.active.as_mut().and_then(|r| r.reasoning.as_mut()) else {
             return false;
         };
-        if t.ord != chunk.ord || t.chunks != chunk.n + 1 {
-            return false;
-        }
-        t.checkpointed -= chunk.text.len();
-        t.chunks -= 1;
-        true
+        t.checkpoint.give_back(t.ord, chunk)
     }
 
     /// The streaming reasoning item as listings and snapshots show it now.

@@ -1,6 +1,6 @@
 //! The run lifecycle rules: start, stream, checkpoint, cancel, finish, and what starts next.
 
-use super::{Effect, PendingRun, RunState, SessionState, ToolPolicy};
+use super::{Checkpoint, Effect, PendingRun, RunState, SessionState, ToolPolicy};
 use crate::domain::{new_id, now_rfc3339, FinishReason, Item, ItemStatus, Usage};
 use crate::error::HubError;
 use crate::session::event::{ActiveRun, EventBody, QueuedRun, RunError};
@@ -48,8 +48,7 @@ impl SessionState {
             run_id: pending.run_id.clone(),
             item,
             ord,
-            checkpointed: 0,
-            chunks: 0,
+            checkpoint: Checkpoint::default(),
             reply_to: pending.reply_to.clone(),
             reply_ord: pending.reply_ord,
             client_tools: pending.client_tools,
@@ -132,20 +131,14 @@ impl SessionState {
     /// The new text since the last checkpoint, if any (no barrier: a crash keeps what the
     /// checkpoints wrote). Append-only, so a checkpoint costs the new text, not the whole item.
     pub(crate) fn take_checkpoint(&mut self) -> Option<TextChunk> {
-        let session = self.record.id.clone();
         let run = self.active.as_mut()?;
-        if run.checkpointed == run.item.text.len() {
-            return self.take_reasoning_checkpoint();
+        match run
+            .checkpoint
+            .take(&self.record.id, run.ord, &run.item.text)
+        {
+            Some(chunk) => Some(chunk),
+            None => self.take_reasoning_checkpoint(),
         }
-        let chunk = TextChunk {
-            session,
-            ord: run.ord,
-            n: run.chunks,
-            text: run.item.text[run.checkpointed..].to_owned(),
-        };
-        run.checkpointed = run.item.text.len();
-        run.chunks += 1;
-        Some(chunk)
     }
 
     /// The checkpoint writer had no room: the text goes with the next checkpoint instead.
@@ -154,10 +147,7 @@ impl SessionState {
             return;
         }
         if let Some(run) = self.active.as_mut() {
-            if run.ord == chunk.ord && run.chunks == chunk.n + 1 {
-                run.checkpointed -= chunk.text.len();
-                run.chunks -= 1;
-            }
+            run.checkpoint.give_back(run.ord, &chunk);
         }
     }
 

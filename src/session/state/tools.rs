@@ -6,7 +6,7 @@
 
 use super::run::{Next, Outcome};
 use super::waiting::cancelled_record;
-use super::{Call, Effect, SessionState, ToolPolicy};
+use super::{Call, Checkpoint, Effect, SessionState, ToolPolicy};
 use crate::domain::{new_id, now_rfc3339, Executor, Item, ItemStatus, Role, ToolCall};
 use crate::session::event::{EventBody, RunError};
 use crate::store::{CallRecord, Resolution, StoredItem, WaitingRun, WriteBatch};
@@ -302,8 +302,7 @@ impl SessionState {
         );
         run.item = item.clone();
         run.ord = ord;
-        run.checkpointed = 0;
-        run.chunks = 0;
+        run.checkpoint = Checkpoint::default();
         run.calls.clear();
         run.turns += 1;
         run.in_tools = false;
