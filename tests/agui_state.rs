@@ -18,20 +18,7 @@ async fn both_client_versions_apply_the_state_snapshot_and_delta() {
     agui::require_clients();
     let hub = TestHub::start_with(|c| c.scripted_deltas = DELTAS).await;
     let base = hub.url("");
-    let (v1, v0) = tokio::join!(
-        agui::run_driver(&base, "1.0.0", DELTAS, &["state"]),
-        agui::run_driver(&base, "0.0.59", DELTAS, &["state"])
-    );
-    assert!(
-        v1.0 && v1.1.contains("ok - 1.0.0 state\n"),
-        "1.0.0:\n{}",
-        v1.1
-    );
-    assert!(
-        v0.0 && v0.1.contains("ok - 0.0.59 state\n"),
-        "0.0.59:\n{}",
-        v0.1
-    );
+    agui::both_clients_pass(&base, DELTAS, &["state"], &["state"]).await;
 }
 
 #[tokio::test]

@@ -33,27 +33,12 @@ async fn gated_hub(server: &harness::PyServer) -> TestHub {
     .await
 }
 
-fn assert_scenarios(version: &str, ok: bool, out: &str, scenarios: &[&str]) {
-    assert!(ok, "@ag-ui/client {version} rejected the hub:\n{out}");
-    for s in scenarios {
-        assert!(
-            out.contains(&format!("ok - {version} {s}\n")),
-            "{version} {s} did not pass:\n{out}"
-        );
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_client_versions_run_a_frontend_tool_round_trip() {
     agui::require_clients();
     let hub = TestHub::start_with(|c| c.scripted_deltas = DELTAS).await;
     let base = hub.url("");
-    let (v1, v0) = tokio::join!(
-        agui::run_driver(&base, "1.0.0", DELTAS, &["tools"]),
-        agui::run_driver(&base, "0.0.59", DELTAS, &["tools"])
-    );
-    assert_scenarios("1.0.0", v1.0, &v1.1, &["tools"]);
-    assert_scenarios("0.0.59", v0.0, &v0.1, &["tools"]);
+    agui::both_clients_pass(&base, DELTAS, &["tools"], &["tools"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,12 +47,7 @@ async fn both_client_versions_answer_an_approval_interrupt_with_resume() {
     let server = harness::PyServer::start(0, None).await;
     let hub = gated_hub(&server).await;
     let base = hub.url("");
-    let (v1, v0) = tokio::join!(
-        agui::run_driver(&base, "1.0.0", DELTAS, &["approval"]),
-        agui::run_driver(&base, "0.0.59", DELTAS, &["approval"])
-    );
-    assert_scenarios("1.0.0", v1.0, &v1.1, &["approval"]);
-    assert_scenarios("0.0.59", v0.0, &v0.1, &["approval"]);
+    agui::both_clients_pass(&base, DELTAS, &["approval"], &["approval"]).await;
 }
 
 /// The driver judges the tool scenarios too: a hub that never asks for approval (no

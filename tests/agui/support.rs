@@ -240,6 +240,30 @@ pub(crate) fn require_clients() {
     }
 }
 
+/// Run `scenarios` (none: the driver's defaults) with both official clients at once, on
+/// separate threads of the hub at `base`, and assert that each client passed every scenario of
+/// `expect`.
+pub(crate) async fn both_clients_pass(
+    base: &str,
+    deltas: u32,
+    scenarios: &[&str],
+    expect: &[&str],
+) {
+    let (v1, v0) = tokio::join!(
+        run_driver(base, "1.0.0", deltas, scenarios),
+        run_driver(base, "0.0.59", deltas, scenarios)
+    );
+    for (version, (ok, out)) in [("1.0.0", v1), ("0.0.59", v0)] {
+        assert!(ok, "@ag-ui/client {version} rejected the hub:\n{out}");
+        for s in expect {
+            assert!(
+                out.contains(&format!("ok - {version} {s}\n")),
+                "{version} {s} did not pass:\n{out}"
+            );
+        }
+    }
+}
+
 /// Run the Node driver; returns (success, stdout + stderr).
 pub(crate) async fn run_driver(
     base: &str,

@@ -164,6 +164,18 @@ impl TestHub {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// POST `body` as JSON; the status and the JSON answer (null when it is not JSON).
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = http()
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
     /// All items of a session, oldest first.
     pub async fn items(&self, session: &str) -> Vec<Value> {
         let (status, body) = self

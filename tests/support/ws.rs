@@ -143,6 +143,20 @@ impl WsClient {
         frames.last().cloned().expect("a reply")
     }
 
+    /// After refused input, proof that it emitted nothing: the next sequenced event this tab
+    /// sees is the `message` of the accepted send `ack`, right after `joined` (the snapshot the
+    /// tab joined with). Then reads until that message's run ends.
+    pub async fn sees_only_the_accepted_message_after(&mut self, joined: &Value, ack: &Value) {
+        let next = self.recv_until(|v| v["seq"].is_u64()).await;
+        let next = next.last().unwrap();
+        assert_eq!(next["type"], "message", "{next}");
+        assert_eq!(
+            next["seq"].as_u64(),
+            Some(joined["seq"].as_u64().unwrap() + 1)
+        );
+        self.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    }
+
     /// Read until a run ends (`run.completed`, `run.cancelled` or `run.failed`).
     pub async fn until_run_end(&mut self, run_id: &str) -> Value {
         let frames = self.recv_until(|v| ends_run(v, run_id)).await;
