@@ -252,16 +252,7 @@ async fn each_model_sends_the_key_its_variable_holds() {
     )
     .await;
     let mut ws = support::WsClient::connect(&hub.ws_url()).await;
-    let r = http()
-        .post(hub.url("/v1/sessions"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    let session = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let session = support::create_session(&hub.url("/v1/sessions")).await;
     ws.join(&session).await;
     for (i, model) in [None, Some("one"), Some("local")].into_iter().enumerate() {
         ws.send(
