@@ -13,6 +13,9 @@ pub(crate) enum Ev {
     Role,
     /// A content chunk.
     Text(String),
+    /// A content chunk whose text is the Unix time in microseconds at which it is written, then
+    /// a space: a production stamp for latency figures.
+    Stamp,
     /// A chunk whose delta carries these `tool_calls` fragments.
     Calls(Vec<CallPart>),
     /// A chunk with an empty delta and this `finish_reason`.
@@ -155,6 +158,19 @@ impl Reply {
             },
             Ev::Done,
         ]);
+        Reply::Stream(evs)
+    }
+
+    /// A reply of `n` stamped chunks (`Ev::Stamp`) `gap` apart, then `stop` and `[DONE]`.
+    pub(crate) fn stamped(n: usize, gap: Duration) -> Reply {
+        let mut evs = vec![Ev::Role];
+        for i in 0..n {
+            if i > 0 {
+                evs.push(Ev::Sleep(gap));
+            }
+            evs.push(Ev::Stamp);
+        }
+        evs.extend([Ev::Finish("stop"), Ev::Done]);
         Reply::Stream(evs)
     }
 

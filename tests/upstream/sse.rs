@@ -51,6 +51,11 @@ pub(super) fn body_stream(
                         guard.state.update(guard.n, |r| r.sent.push_str(&t));
                         chunk(&model, json!({"content": t}), None)
                     }
+                    Ev::Stamp => {
+                        let t = format!("{} ", loadtest::wire::unix_us());
+                        guard.state.update(guard.n, |r| r.sent.push_str(&t));
+                        chunk(&model, json!({"content": t}), None)
+                    }
                     Ev::Calls(parts) => {
                         let calls: Vec<Value> = parts.iter().map(|p| p.to_json()).collect();
                         chunk(&model, json!({"tool_calls": calls}), None)
