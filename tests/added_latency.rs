@@ -98,11 +98,13 @@ impl Path {
     }
 }
 
-/// Straight from the upstream: the chunks' `delta.content`, until `[DONE]`.
+/// Straight from the upstream: the chunks' `delta.content`, until `[DONE]`. One client for
+/// every reply, so its connection is kept alive between them as the hub's is.
 async fn direct(up: &Upstream, path: &mut Path) {
+    let client = http();
     for round in 0..=ROUNDS {
         up.push(Reply::stamped(CHUNKS, GAP));
-        let resp = http()
+        let resp = client
             .post(format!("{}/chat/completions", up.base_url))
             .json(&json!({"model": upstream::MODEL, "stream": true,
                 "messages": [{"role": "user", "content": "hi"}]}))

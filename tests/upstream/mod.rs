@@ -140,9 +140,10 @@ impl Upstream {
         let app = Router::new()
             .route("/v1/chat/completions", post(completions))
             .with_state(state.clone());
-        // As model servers do (Go's net, Python's asyncio and hyper-based servers turn Nagle's
-        // algorithm off): otherwise a chunk written while the last is unacknowledged waits for
-        // the hub's delayed ACK, up to 40 ms.
+        // As most model servers do (Go's net and Python's asyncio turn Nagle's algorithm off):
+        // otherwise, on a kept-alive connection, a chunk written while the last is still
+        // unacknowledged waits for the reader's delayed ACK, up to 40 ms (any pooled client
+        // sees it, not only the hub).
         let listener = sessionhub::bind("127.0.0.1:0".parse().expect("addr"))
             .expect("bind the scripted upstream");
         let addr = listener.local_addr().expect("local addr");
