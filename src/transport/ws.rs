@@ -26,7 +26,7 @@ use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
 use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::ws_frames::FrameHandler;
@@ -149,42 +149,59 @@ pub(crate) async fn upgrade(
     })
 }
 
-async fn connection(socket: WebSocket, state: AppState, principal: Principal, _permit: ConnPermit) {
-    let cfg = state.hub.config().clone();
+/// Sets the connection up and returns what runs it. A plain function, not an `async fn`: an
+/// async fn keeps its arguments (here the whole `WebSocket`, buffers and all) in its future for
+/// as long as the connection lives, even once they are moved out; every idle tab would carry
+/// that dead copy (the future was 5.3 KB).
+fn connection(
+    socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    permit: ConnPermit,
+) -> impl Future<Output = ()> + Send + 'static {
+    let cfg = state.hub.config();
     let (outbox, outrx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
     let link = Link::new(outbox.clone(), principal.time_left());
     let conn = Arc::new(Conn { principal, outbox });
     let frames = FrameHandler::new(conn, state.clone());
-    drive(socket, &state, "ws", link, outrx, frames).await;
-    // The reader's subscriptions ended with it: each session forgets this connection.
+    // Not `async move { run.await; .. }`: that would hold `run` twice (the captured value and
+    // the one being awaited).
+    drive(socket, &state, "ws", link, outrx, frames).map(move |()| {
+        // The reader's subscriptions ended with it: each session forgets this connection.
+        drop(permit);
+    })
 }
 
-/// Runs an upgraded connection until it is over: the reader hands client messages to `frames`,
-/// the writer drains `outrx` and runs the heartbeat and the closes the hub starts. Returns once
-/// both are done, or once a slow consumer was dropped.
-pub(crate) async fn drive<F: Frames>(
+/// Starts an upgraded connection's reader task and returns its writer, which runs until the
+/// connection is over: the reader hands client messages to `frames`, the writer drains `outrx`
+/// and runs the heartbeat and the closes the hub starts. The returned future ends once both
+/// are done, or once a slow consumer was dropped. Set-up happens here, before the future, so
+/// the future holds only what lives as long as the connection (see [`connection`]).
+pub(crate) fn drive<F: Frames>(
     socket: WebSocket,
     state: &AppState,
     transport: &str,
     link: Arc<Link>,
     outrx: OutboxReceiver,
     frames: F,
-) {
-    let cfg = state.hub.config().clone();
+) -> impl Future<Output = ()> + Send + 'static {
+    let close_timeout = state.hub.config().close_timeout();
     let gauge = state.hub.metrics().connection_gauge(transport);
     gauge.inc();
     let (sink, stream) = socket.split();
     // Reader -> writer: "close with this code". Writer -> reader: "close sent; wait until".
     let (close_tx, close_rx) = mpsc::channel::<u16>(1);
     let (closing_tx, closing_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
-    let writer = writer(
+    // Boxed for the reason `connection` maps: pinning it inside the future below would hold
+    // it twice.
+    let mut writer = Box::pin(writer(
         sink,
         outrx,
         link.clone(),
         state.clone(),
         close_rx,
         closing_tx,
-    );
+    ));
     // The reader is its own task: joined with the writer in one task, every outbound batch
     // also polled the reader, and each such poll re-zeroes tungstenite's read buffer (found by
     // profiling the S4 load scenario).
@@ -192,29 +209,30 @@ pub(crate) async fn drive<F: Frames>(
         stream,
         frames,
         link.clone(),
-        cfg.close_timeout(),
+        close_timeout,
         close_tx,
         closing_rx,
     ));
-    let reader_abort = reader.abort_handle();
-    // A peer that stops reading cannot even take our Close: drop it `close_timeout` after its
-    // queue overflowed.
-    let hard_stop = async {
-        link.outbox.wait_overflow().await;
-        tokio::time::sleep(cfg.close_timeout()).await;
-    };
-    tokio::pin!(writer);
-    tokio::select! {
-        _ = async {
-            (&mut writer).await;
-            let _ = reader.await;
-        } => {}
-        _ = hard_stop => {
-            reader_abort.abort();
-            tracing::info!(conn_id = link.outbox.conn_id(), "slow consumer dropped without close handshake");
+    async move {
+        let reader_abort = reader.abort_handle();
+        // A peer that stops reading cannot even take our Close: drop it `close_timeout` after
+        // its queue overflowed.
+        let hard_stop = async {
+            link.outbox.wait_overflow().await;
+            tokio::time::sleep(close_timeout).await;
+        };
+        tokio::select! {
+            _ = async {
+                (&mut writer).await;
+                let _ = reader.await;
+            } => {}
+            _ = hard_stop => {
+                reader_abort.abort();
+                tracing::info!(conn_id = link.outbox.conn_id(), "slow consumer dropped without close handshake");
+            }
         }
+        gauge.dec();
     }
-    gauge.dec();
 }
 
 async fn reader<F: Frames>(
@@ -251,14 +269,16 @@ async fn reader<F: Frames>(
         };
         link.touch();
         match msg {
+            // Boxed: what a message sets off (a send, a subscribe) is the largest state of the
+            // reader, and an idle reader would hold room for it all the time.
             Ok(Message::Text(text)) => {
                 if deadline.is_none() {
-                    frames.on_text(text).await;
+                    Box::pin(frames.on_text(text)).await;
                 }
             }
             Ok(Message::Binary(data)) => {
                 if deadline.is_none() {
-                    frames.on_binary(data).await;
+                    Box::pin(frames.on_binary(data)).await;
                 }
             }
             Ok(Message::Ping(_)) | Ok(Message::Pong(_)) => {}

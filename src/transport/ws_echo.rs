@@ -5,6 +5,8 @@
 //! real clients. Only what happens to a client's message differs: a text message comes back as
 //! text and a binary one as binary, fragmented or empty alike.
 
+use std::future::Future;
+
 use axum::extract::ws::{Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
@@ -32,12 +34,13 @@ async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Respons
     with_limits(ws, &cfg).on_upgrade(move |socket| tracker.track_future(connection(socket, state)))
 }
 
-async fn connection(socket: WebSocket, state: AppState) {
-    let cfg = state.hub.config().clone();
+/// Set-up, then the running connection (a plain function for the reason `ws::connection` is).
+fn connection(socket: WebSocket, state: AppState) -> impl Future<Output = ()> + Send + 'static {
+    let cfg = state.hub.config();
     let (outbox, outrx) = Outbox::channel(cfg.outbound_frames, cfg.outbound_bytes);
     // Anonymous: no credential, so nothing expires.
     let link = Link::new(outbox.clone(), None);
-    drive(socket, &state, "ws_echo", link, outrx, Echo { outbox }).await;
+    drive(socket, &state, "ws_echo", link, outrx, Echo { outbox })
 }
 
 /// Queues every message back on the connection's own outbox. `push` waits for room, so a
