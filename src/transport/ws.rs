@@ -52,9 +52,10 @@ pub(crate) const CLOSE_POLICY: u16 = 1008;
 
 /// Frames the writer sends in one batch before flushing.
 const BATCH: usize = 64;
-/// Reads are small: tungstenite's 128 KiB default is the largest per-tab memory cost, and
-/// client frames are small (a 64 KiB message takes 32 reads).
-const READ_BUFFER: usize = 2048;
+/// Reads are small: tungstenite allocates this much per connection up front (its default,
+/// 128 KiB, was the largest per-tab cost), and client frames are small: a subscribe, cancel or
+/// ping fits one read, a 64 KiB message takes 64. 2 KiB cost an idle tab 1 KB more RSS.
+const READ_BUFFER: usize = 1024;
 /// Writes accumulate up to this before going to the socket even without a flush.
 const WRITE_BUFFER: usize = 16 * 1024;
 
