@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use loadtest::{fanout, idle, memory};
+use loadtest::{fanout, idle, memory, tool_probe};
 
 #[derive(Parser)]
 struct Args {
@@ -57,6 +57,14 @@ enum Mode {
         concurrency: usize,
     },
     /// One reply in each of N sessions, then RSS loaded-idle and after the idle eviction.
+    /// A client tool's round trip timed, `rounds` times after `warmup` (run it next to
+    /// `fanout` to measure it at load).
+    ToolProbe {
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+    },
     Memory {
         #[arg(long, default_value_t = 1000)]
         sessions: usize,
@@ -121,6 +129,14 @@ fn main() -> anyhow::Result<()> {
             p.sessions = sessions;
             p.concurrency = concurrency;
             serde_json::to_string_pretty(&idle::run(&p)?)?
+        }
+        Mode::ToolProbe { rounds, warmup } => {
+            let p = tool_probe::ToolProbePlan {
+                addr: a.addr,
+                rounds,
+                warmup,
+            };
+            serde_json::to_string_pretty(&tool_probe::run(&p)?)?
         }
         Mode::Memory {
             sessions,
