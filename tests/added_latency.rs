@@ -69,6 +69,17 @@ impl Reading<'_> {
         }
     }
 
+    /// A native event (WebSocket or SSE) received at `now`; true once run `run_id` completed.
+    fn native(&mut self, v: &Value, now: u64, run_id: &Value) -> bool {
+        match v["type"].as_str() {
+            Some("run.delta") => self.text(v["text"].as_str().unwrap(), now),
+            Some("run.completed") => return v["run_id"] == *run_id,
+            Some("run.failed" | "run.cancelled") => panic!("the run did not complete: {v}"),
+            _ => {}
+        }
+        false
+    }
+
     fn done(self) {
         assert_eq!(self.seen, CHUNKS, "{}: stamps in the reply", self.path.name);
     }
@@ -152,12 +163,8 @@ async fn websocket(hub: &TestHub, up: &Upstream, path: &mut Path) {
         let mut r = path.reading(round);
         loop {
             let v = tab.recv().await;
-            let now = unix_us();
-            match v["type"].as_str() {
-                Some("run.delta") => r.text(v["text"].as_str().unwrap(), now),
-                Some("run.completed") if v["run_id"] == ack["run_id"] => break,
-                Some("run.failed" | "run.cancelled") => panic!("the run did not complete: {v}"),
-                _ => {}
+            if r.native(&v, unix_us(), &ack["run_id"]) {
+                break;
             }
         }
         r.done();
@@ -180,12 +187,8 @@ async fn sse(hub: &TestHub, up: &Upstream, path: &mut Path) {
         loop {
             let e = events.next_event().await;
             let now = unix_us();
-            let v = e.json();
-            match v["type"].as_str() {
-                Some("run.delta") => r.text(v["text"].as_str().unwrap(), now),
-                Some("run.completed") if v["run_id"] == ack["run_id"] => break,
-                Some("run.failed" | "run.cancelled") => panic!("the run did not complete: {v}"),
-                _ => {}
+            if r.native(&e.json(), now, &ack["run_id"]) {
+                break;
             }
         }
         r.done();
