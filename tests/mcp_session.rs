@@ -227,3 +227,56 @@ async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
         "{end}"
     );
 }
+
+/// An approval's ack waits for the approved tool's result, but the approving connection does
+/// not: it goes on reading (a ping is answered at once, a cancel is taken), and cancelling the
+/// running call acknowledges the approval with the call's cancelled `tool.result`.
+#[tokio::test]
+async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
+    let server = harness::PyServer::start(0, None).await;
+    let hub = hub_with(&server, |c| {
+        c.tools.tool_timeout_ms = 60_000;
+        c.tools.tool_approval = vec!["py__sleep".into()];
+    })
+    .await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    let call_id = end["pending_tool_calls"][0]
+        .as_str()
+        .expect("awaiting approval")
+        .to_owned();
+    t.send(
+        json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
+        "ref": "a"}),
+    )
+    .await;
+    // The tool sleeps 30 s; the next frame is read and answered now (the reply comes within
+    // the client's 10 s frame timeout, or the test fails).
+    t.send(json!({"type": "ping", "ref": "p"})).await;
+    let pong = t
+        .recv_until(|v| v["type"] == "pong" || v["type"] == "error")
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(pong["type"], "pong", "{pong}");
+    t.send(json!({"type": "cancel", "session": s, "ref": "c"}))
+        .await;
+    let frames = t
+        .recv_until(|v| v["type"] == "tool.result" || v["type"] == "error")
+        .await;
+    let result = frames.last().unwrap();
+    assert_eq!(result["type"], "tool.result", "{frames:?}");
+    assert_eq!(result["item"]["status"], "cancelled");
+    let approval_ack = frames
+        .iter()
+        .find(|f| f["type"] == "ack" && f["ref"] == "a")
+        .unwrap_or_else(|| panic!("the approval's ack: {frames:?}"));
+    assert_eq!(approval_ack["call_id"], call_id.as_str());
+    assert_eq!(
+        approval_ack["seq"], result["seq"],
+        "the ack names the tool.result"
+    );
+}

@@ -37,10 +37,14 @@ pub(crate) enum SendReply {
 #[derive(Debug)]
 pub(crate) enum ToolReply {
     Caller(Reply<ToolAck>),
+    /// The ack is queued on the connection. `respond_to` tells the connection's reader that
+    /// the frame was taken (or why not); it is answered as soon as the frame is accepted, even
+    /// when the ack waits for an approved tool to run, so the reader goes on reading (`None`
+    /// once answered).
     Connection {
         conn_id: u64,
         reply_ref: Option<Value>,
-        respond_to: Reply<()>,
+        respond_to: Option<Reply<()>>,
     },
 }
 
@@ -256,7 +260,7 @@ impl SessionHandle {
             reply: ToolReply::Connection {
                 conn_id,
                 reply_ref,
-                respond_to,
+                respond_to: Some(respond_to),
             },
         })
         .await

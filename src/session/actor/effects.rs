@@ -189,6 +189,18 @@ impl Actor {
         self.shared.metrics.runs_active.inc();
     }
 
+    /// The frames resolving `call_id` whose ack is still to come (an approved tool is running)
+    /// are accepted: their connections' readers are told now and go on reading.
+    pub(super) fn release_readers(&mut self, call_id: &str) {
+        for (id, reply) in &mut self.tool_waiters {
+            if let (true, ToolReply::Connection { respond_to, .. }) = (id == call_id, reply) {
+                if let Some(tx) = respond_to.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+        }
+    }
+
     /// The ack of a tool call's resolution, to everyone waiting for that call.
     fn deliver_tool_ack(&mut self, ack: Result<ToolAck, HubError>) {
         let call_id = match &ack {
@@ -226,7 +238,18 @@ impl Actor {
                         })));
                     }
                 }
-                let _ = respond_to.send(ack.map(|_| ()));
+                match (respond_to, ack) {
+                    (Some(tx), ack) => {
+                        let _ = tx.send(ack.map(|_| ()));
+                    }
+                    // Accepted earlier, then the store failed writing the call's result.
+                    (None, Err(e)) => tracing::warn!(
+                        conn_id,
+                        error = %e,
+                        "an accepted tool resolution could not be stored"
+                    ),
+                    (None, Ok(_)) => {}
+                }
             }
         }
     }

@@ -227,11 +227,16 @@ impl Actor {
         match self.state.resolve(&call_id, how, record) {
             Err(e) => self.answer_tool(reply, Err(e)),
             Ok(Resolved::Duplicate(ack)) => self.answer_tool(reply, Ok(ack)),
-            Ok(Resolved::Deferred) => self.tool_waiters.push((call_id, reply)),
+            Ok(Resolved::Deferred) => {
+                self.tool_waiters.push((call_id.clone(), reply));
+                self.release_readers(&call_id);
+            }
             Ok(Resolved::New(how)) => {
                 self.tool_waiters.push((call_id.clone(), reply));
                 self.state.commit_resolution(&call_id, how);
                 self.apply().await;
+                // An approval's ack waits for the tool; its reader does not.
+                self.release_readers(&call_id);
             }
         }
     }

@@ -87,7 +87,15 @@ impl SessionState {
                     seq,
                     duplicate: true,
                 }),
-                _ => Resolved::Deferred,
+                // Approved, and the tool is still running: the ack comes with its result.
+                _ if self.is_running(call_id) => Resolved::Deferred,
+                // Approved, but the tool never finished (a crash cut it: it came back
+                // `interrupted`): there is no result to name.
+                _ => {
+                    return Err(HubError::BadRequest(format!(
+                        "tool call `{call_id}` was approved but ended without a result"
+                    )))
+                }
             });
         }
         let status = self
@@ -106,6 +114,14 @@ impl SessionState {
                 "tool call `{call_id}` is not waiting for a result or an approval"
             ))),
         }
+    }
+
+    /// Whether the approved call `call_id` is running now.
+    fn is_running(&self, call_id: &str) -> bool {
+        self.waiting
+            .iter()
+            .flat_map(|w| w.calls.iter())
+            .any(|c| c.call().call_id == call_id && c.item.status == ItemStatus::Running)
     }
 
     /// Apply a new resolution: a result or a denial ends the call now (`tool.result`, its ack,

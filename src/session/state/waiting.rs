@@ -5,7 +5,7 @@
 use super::run::{Next, Outcome};
 use super::{Call, Effect, PendingRun, SessionState, Waiting};
 use crate::domain::{new_id, Item, ItemStatus, ToolSpec};
-use crate::session::event::EventBody;
+use crate::session::event::{EventBody, ToolAck};
 use crate::store::{CallRecord, Resolution, StoredItem, WriteBatch};
 
 /// The digest a call resolved by cancellation keeps (any later result differs from it).
@@ -63,16 +63,30 @@ impl SessionState {
         };
         self.record.waiting = None;
         let (run_id, items) = cancelled_items(&w);
+        let mut running = Vec::new();
         for c in w
             .calls
             .iter()
             .filter(|c| c.item.status == ItemStatus::Running)
         {
+            running.push(c.call().call_id.clone());
             self.effects.push_back(Effect::StopTool {
                 call_id: c.call().call_id.clone(),
             });
         }
         for item in items {
+            let call_id = &item.call.as_ref().expect("a tool item").call_id;
+            if running.contains(call_id) {
+                // A running call was approved, and its approval's ack waits for the call's
+                // result: this `tool.result` is it.
+                self.effects.push_back(Effect::ToolAck(ToolAck {
+                    session: self.record.id.clone(),
+                    call_id: call_id.clone(),
+                    epoch: self.record.epoch.clone(),
+                    seq: self.record.head_seq + 1,
+                    duplicate: false,
+                }));
+            }
             self.emit(EventBody::ToolResult {
                 run_id: run_id.clone(),
                 item,

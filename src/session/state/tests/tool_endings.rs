@@ -222,3 +222,54 @@ fn waiting_calls_come_back_after_a_restart_and_can_be_resolved() {
     let effects = resolve(&mut s, "call_1", result("after restart"), rec);
     assert_eq!(kinds(&effects), vec!["tool.result", "run.started"]);
 }
+
+#[test]
+fn cancelling_an_approved_running_call_acks_the_approval_with_its_cancelled_result() {
+    let mut s = state();
+    send(&mut s, "c1", "ship it", None);
+    call(&mut s, "call_d", "deploy");
+    s.on_finished(FinishReason::ToolCalls, TOOLS);
+    let rec = record_of(&drain(&mut s), "call_d");
+    let approve = Resolve::Approval {
+        approved: true,
+        arguments: None,
+    };
+    let effects = resolve(&mut s, "call_d", approve.clone(), rec);
+    let approved = record_of(&effects, "call_d");
+    s.cancel(None).unwrap();
+    let effects = drain(&mut s);
+    assert_eq!(kinds(&effects), vec!["tool.result"]);
+    // The approval waited for the call's result: the cancelled `tool.result` is it, and its ack
+    // goes just before it.
+    let shape = shape(&effects);
+    let (ack_at, result_at) = (
+        shape
+            .iter()
+            .position(|e| e == "tool_ack")
+            .expect("the approval is acknowledged"),
+        shape.iter().position(|e| e == "tool.result").unwrap(),
+    );
+    assert!(ack_at < result_at, "{shape:?}");
+    let (Effect::ToolAck(ack), Effect::Emit(ev)) = (&effects[ack_at], &effects[result_at]) else {
+        unreachable!("positions found by shape")
+    };
+    assert_eq!((ack.call_id.as_str(), ack.seq), ("call_d", ev.seq));
+    assert_eq!(
+        event_item(&effects, "tool.result").status,
+        ItemStatus::Cancelled
+    );
+    // Repeated now, the approval is refused: the call ended otherwise.
+    let cancelled = record_of(&effects, "call_d");
+    assert_eq!(
+        s.resolve("call_d", approve.clone(), cancelled)
+            .unwrap_err()
+            .code(),
+        "bad_request"
+    );
+    // A record that still says "approved" with nothing running (a crash cut the tool, which
+    // came back `interrupted`) is refused too, never left waiting for an ack that cannot come.
+    assert_eq!(
+        s.resolve("call_d", approve, approved).unwrap_err().code(),
+        "bad_request"
+    );
+}
