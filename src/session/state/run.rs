@@ -203,6 +203,12 @@ impl SessionState {
         self.emit(body);
         if next == Next::Queued && !self.stopping {
             if let Some(pending) = self.queue.pop_front() {
+                // A message queued while this run streamed answers a new user message: the
+                // calls the run left waiting are cancelled first, as for a message sent while
+                // they wait (PROTOCOL 1.1).
+                if pending.continues.is_none() && self.waiting.is_some() {
+                    self.cancel_waiting();
+                }
                 self.start_run(pending);
             }
         }

@@ -171,6 +171,34 @@ fn a_new_message_cancels_waiting_calls_first() {
 }
 
 #[test]
+fn a_message_queued_while_the_run_streamed_cancels_the_calls_it_left_waiting() {
+    let mut s = state();
+    send_with_tools(&mut s, "c1");
+    let (_, effects) = send(&mut s, "c2", "and then?", Some(BusyPolicy::Queue));
+    assert_eq!(kinds(&effects), vec!["message", "run.queued"]);
+    call(&mut s, "call_1", "get_page");
+    s.on_finished(FinishReason::ToolCalls, TOOLS);
+    let effects = drain(&mut s);
+    assert_eq!(
+        kinds(&effects),
+        vec!["tool.called", "run.completed", "tool.result", "run.started"]
+    );
+    assert_eq!(
+        event_item(&effects, "tool.result").status,
+        ItemStatus::Cancelled,
+        "the queued message's run does not start with a call still pending"
+    );
+    assert!(s.pending_tool_calls().is_empty());
+    let order = shape(&effects);
+    let at = |kind: &str| order.iter().position(|e| e == kind).unwrap();
+    let between = &order[at("run.completed")..at("tool.result")];
+    assert!(
+        between.contains(&"write".to_owned()) && between.contains(&"barrier".to_owned()),
+        "the cancellation is written and durable before it is told: {order:?}"
+    );
+}
+
+#[test]
 fn an_unknown_tool_fails_and_the_model_is_told() {
     let mut s = state();
     send(&mut s, "c1", "hi", None);
