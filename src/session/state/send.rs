@@ -108,7 +108,11 @@ impl SessionState {
         let first_message = self.record.title.is_none() && ord == 0;
         let mut record = self.record.clone();
         record.next_ord += 1;
-        record.waiting = None;
+        // The calls the last run left waiting are cancelled below; calls of the active run
+        // (named already while its server calls run) are not this message's to end.
+        if self.waiting.is_some() {
+            record.waiting = None;
+        }
         record.updated_at = now;
         if first_message {
             record.title = Some(title_from(req.text()));

@@ -143,7 +143,9 @@ impl SessionState {
             .filter(|c| c.item.status.is_waiting())
             .count();
         let ends_here = running == 0 && waiting > 0;
-        if ends_here {
+        // Written with this turn's calls even while its server calls still run, so a crash in
+        // that window keeps the calls that wait for a client or an approval resolvable.
+        if waiting > 0 {
             self.record.waiting = Some(WaitingRun {
                 run_id: run.run_id.clone(),
                 reply_to: run.reply_to.clone(),
@@ -344,6 +346,15 @@ impl SessionState {
             return;
         }
         let run_id = run.run_id.clone();
+        // Its waiting calls end here: the record (written when the run ends) no longer names them.
+        if self
+            .record
+            .waiting
+            .as_ref()
+            .is_some_and(|w| w.run_id == run_id)
+        {
+            self.record.waiting = None;
+        }
         self.effects.extend(stops);
         self.write(WriteBatch {
             items: ended

@@ -252,6 +252,66 @@ fn waiting_calls_come_back_after_a_restart_and_can_be_resolved() {
 }
 
 #[test]
+fn a_client_call_of_a_turn_whose_server_call_still_runs_survives_a_crash() {
+    let mut s = state();
+    send_with_tools(&mut s, "c1");
+    call(&mut s, "call_s", "search");
+    call(&mut s, "call_1", "get_page");
+    s.on_finished(FinishReason::ToolCalls, TOOLS);
+    let effects = drain(&mut s);
+    // The server call runs; the client call waits. The record written now names the calls.
+    assert!(shape(&effects).contains(&"call:search".to_owned()));
+    let written = effects
+        .iter()
+        .rev()
+        .find_map(|e| match e {
+            Effect::Write(b) => b.session.clone(),
+            _ => None,
+        })
+        .expect("the session record is written with the turn's calls");
+    assert!(written.waiting.is_some(), "{written:?}");
+    let called = |id: &str| {
+        effects
+            .iter()
+            .find_map(|e| match e {
+                Effect::Emit(ev) => match &ev.body {
+                    EventBody::ToolCalled { item, .. }
+                        if item.call.as_ref().unwrap().call_id == id =>
+                    {
+                        Some(item.clone())
+                    }
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no tool.called for {id}"))
+    };
+    let (client, server) = (called("call_1"), called("call_s"));
+    let (rec_1, rec_s) = (record_of(&effects, "call_1"), record_of(&effects, "call_s"));
+    // kill -9 now: the server call comes back interrupted, the client call is still pending.
+    let mut s = SessionState::load(written, GENERATION + 1, rules());
+    s.restore_waiting(
+        vec![
+            Call {
+                item: Item {
+                    status: ItemStatus::Interrupted,
+                    ..server
+                },
+                ord: rec_s.unwrap().ord,
+            },
+            Call {
+                item: client,
+                ord: rec_1.as_ref().unwrap().ord,
+            },
+        ],
+        vec![page_tool()],
+    );
+    assert_eq!(s.pending_tool_calls().len(), 1);
+    let effects = resolve(&mut s, "call_1", result("after the crash"), rec_1);
+    assert_eq!(kinds(&effects), vec!["tool.result", "run.started"]);
+}
+
+#[test]
 fn cancelling_an_approved_running_call_acks_the_approval_with_its_cancelled_result() {
     let mut s = state();
     send(&mut s, "c1", "ship it", None);
