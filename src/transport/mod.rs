@@ -15,6 +15,7 @@ pub mod wire;
 pub(crate) mod ws;
 mod ws_echo;
 mod ws_frames;
+mod ws_writer;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -21,21 +21,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
 use bytes::Bytes;
-use futures::stream::{SplitSink, SplitStream};
-use futures::{FutureExt, SinkExt, StreamExt};
+use futures::stream::SplitStream;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 
 use super::ws_frames::FrameHandler;
-use super::{wire, AppState};
+use super::ws_writer::writer;
+use super::AppState;
 use crate::auth::limits::ConnPermit;
 use crate::auth::Principal;
 use crate::config::Config;
 use crate::domain::sleep_until_opt;
-use crate::session::{Outbound, Outbox, OutboxReceiver};
+use crate::session::{Outbox, OutboxReceiver};
 
 pub(crate) const CLOSE_TOO_BIG: u16 = 1009;
 /// How long a connection closed for an oversized message stays open so the peer can read our
@@ -50,8 +51,6 @@ pub(crate) const CLOSE_RESTART: u16 = 1012;
 /// The credential (token, or the token behind a ticket) expired during the connection.
 pub(crate) const CLOSE_POLICY: u16 = 1008;
 
-/// Frames the writer sends in one batch before flushing.
-const BATCH: usize = 64;
 /// Reads are small: tungstenite allocates this much per connection up front (its default,
 /// 128 KiB, was the largest per-tab cost), and client frames are small: a subscribe, cancel or
 /// ping fits one read, a 64 KiB message takes 64. 2 KiB cost an idle tab 1 KB more RSS.
@@ -87,9 +86,9 @@ impl Frames for FrameHandler {
 /// What the machinery's reader and writer share, whatever the route.
 pub(crate) struct Link {
     /// The writer's queue; held here for its overflow signal.
-    outbox: Outbox,
+    pub(super) outbox: Outbox,
     /// When the connection's credential expires (close 1008); `None`: never.
-    expires: Option<tokio::time::Instant>,
+    pub(super) expires: Option<tokio::time::Instant>,
     started: Instant,
     /// Milliseconds since `started` at the last frame from the client.
     last_seen_ms: AtomicU64,
@@ -108,7 +107,7 @@ impl Link {
         self.last_seen_ms
             .store(self.started.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
-    fn silent_for(&self) -> Duration {
+    pub(super) fn silent_for(&self) -> Duration {
         let seen = Duration::from_millis(self.last_seen_ms.load(Ordering::Relaxed));
         self.started.elapsed().saturating_sub(seen)
     }
@@ -318,114 +317,4 @@ fn read_error_code(e: &axum::Error) -> u16 {
         src = s.source();
     }
     CLOSE_PROTOCOL
-}
-
-type Sink = SplitSink<WebSocket, Message>;
-
-fn to_message(o: &Outbound) -> Message {
-    if let Outbound::Binary(b) = o {
-        return Message::Binary(b.clone());
-    }
-    let bytes = wire::render(o);
-    match Utf8Bytes::try_from(bytes) {
-        Ok(t) => Message::Text(t),
-        Err(_) => Message::Text(Utf8Bytes::from_static(
-            "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"unencodable frame\"}",
-        )),
-    }
-}
-
-/// Writes queued frames in batches until the connection closes. Code 0 from the reader means
-/// the peer closed first: stop writing, tungstenite already answers. However the writer ends,
-/// it tells the reader how long to keep reading (the close handshake, or not at all after a
-/// write error).
-async fn writer(
-    mut sink: Sink,
-    mut outrx: OutboxReceiver,
-    link: Arc<Link>,
-    state: AppState,
-    mut close_rx: mpsc::Receiver<u16>,
-    closing: watch::Sender<Option<tokio::time::Instant>>,
-) {
-    let cfg = state.hub.config().clone();
-    let now = tokio::time::Instant::now;
-    let mut ping = tokio::time::interval_at(now() + cfg.heartbeat(), cfg.heartbeat());
-    let shutdown = state.signals.close_conns.clone();
-    // The connection ends when its credential does (1008); re-authenticating means reconnecting.
-    let expires = link.expires;
-    let code = loop {
-        if outrx.overflowed() {
-            break CLOSE_SLOW;
-        }
-        let step: Result<(), axum::Error> = tokio::select! {
-            biased;
-            _ = link.outbox.wait_overflow() => break CLOSE_SLOW,
-            code = close_rx.recv() => match code {
-                Some(0) | None => {
-                    let _ = closing.send(Some(now() + cfg.close_timeout()));
-                    return;
-                }
-                Some(code) => break code,
-            },
-            _ = shutdown.cancelled() => break CLOSE_RESTART,
-            _ = sleep_until_opt(expires) => break CLOSE_POLICY,
-            _ = ping.tick() => {
-                if link.silent_for() > cfg.heartbeat_timeout() {
-                    break CLOSE_HEARTBEAT;
-                }
-                sink.send(Message::Ping(Default::default())).await
-            }
-            first = outrx.recv() => match first {
-                Some(first) => write_batch(&mut sink, &mut outrx, first).await,
-                None => Ok(()),
-            },
-        };
-        if let Err(e) = step {
-            tracing::debug!(error = %e, "websocket write failed; dropping the connection");
-            let _ = closing.send(Some(now()));
-            return;
-        }
-    };
-    // Frames already queued go out before the Close (the queue is closed to new ones first).
-    outrx.close();
-    while let Some(o) = outrx.try_recv() {
-        if sink.feed(to_message(&o)).await.is_err() {
-            break;
-        }
-    }
-    if code == CLOSE_SLOW {
-        state.hub.metrics().slow_consumer_closes.inc();
-    }
-    let reason = match code {
-        CLOSE_SLOW => "slow consumer",
-        CLOSE_HEARTBEAT => "heartbeat timeout",
-        CLOSE_RESTART => "server restart",
-        CLOSE_TOO_BIG => "message too big",
-        CLOSE_POLICY => "credentials expired",
-        CLOSE_INVALID_DATA => "invalid UTF-8",
-        _ => "protocol error",
-    };
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        })))
-        .await;
-    let _ = closing.send(Some(now() + cfg.close_timeout()));
-}
-
-async fn write_batch(
-    sink: &mut Sink,
-    outrx: &mut OutboxReceiver,
-    first: Outbound,
-) -> Result<(), axum::Error> {
-    sink.feed(to_message(&first)).await?;
-    for _ in 1..BATCH {
-        if outrx.overflowed() {
-            break;
-        }
-        let Some(o) = outrx.try_recv() else { break };
-        sink.feed(to_message(&o)).await?;
-    }
-    sink.flush().await
 }
