@@ -357,6 +357,7 @@ impl SessionState {
         }
         self.effects.extend(stops);
         self.write(WriteBatch {
+            session: Some(self.record.clone()),
             items: ended
                 .iter()
                 .map(|c| StoredItem {

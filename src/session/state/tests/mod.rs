@@ -71,7 +71,19 @@ fn state() -> SessionState {
 }
 
 fn drain(s: &mut SessionState) -> Vec<Effect> {
-    std::iter::from_fn(|| s.next_effect()).collect()
+    let effects: Vec<Effect> = std::iter::from_fn(|| s.next_effect()).collect();
+    for e in &effects {
+        if let Effect::Write(b) = e {
+            // The store files items under the batch's session record and refuses a batch
+            // without one (the write fails and nothing of it is stored).
+            assert!(
+                b.items.is_empty() || b.session.is_some(),
+                "a write with items but no session record: {:?}",
+                b.items.iter().map(|i| i.ord).collect::<Vec<_>>()
+            );
+        }
+    }
+    effects
 }
 
 /// The events among `effects`, as (seq, type) pairs.
