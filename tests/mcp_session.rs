@@ -230,7 +230,8 @@ async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
 
 /// An approval's ack waits for the approved tool's result, but the approving connection does
 /// not: it goes on reading (a ping is answered at once, a cancel is taken), and cancelling the
-/// running call acknowledges the approval with the call's cancelled `tool.result`.
+/// running call acknowledges the approval with the call's cancelled `tool.result`; the same
+/// approval repeated meanwhile gets that ack as a duplicate.
 #[tokio::test]
 async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
     let server = harness::PyServer::start(0, None).await;
@@ -262,6 +263,12 @@ async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
         .pop()
         .unwrap();
     assert_eq!(pong["type"], "pong", "{pong}");
+    // The same approval again while the tool runs: taken too, answered with the same ack.
+    t.send(
+        json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
+        "ref": "a2"}),
+    )
+    .await;
     t.send(json!({"type": "cancel", "session": s, "ref": "c"}))
         .await;
     let frames = t
@@ -278,5 +285,15 @@ async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
     assert_eq!(
         approval_ack["seq"], result["seq"],
         "the ack names the tool.result"
+    );
+    assert_eq!(approval_ack["duplicate"], false);
+    let repeat_ack = frames
+        .iter()
+        .find(|f| f["type"] == "ack" && f["ref"] == "a2")
+        .unwrap_or_else(|| panic!("the repeated approval's ack: {frames:?}"));
+    assert_eq!(
+        (&repeat_ack["seq"], &repeat_ack["duplicate"]),
+        (&result["seq"], &json!(true)),
+        "the repeat gets the original ack as a duplicate"
     );
 }

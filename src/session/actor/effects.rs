@@ -192,7 +192,7 @@ impl Actor {
     /// The frames resolving `call_id` whose ack is still to come (an approved tool is running)
     /// are accepted: their connections' readers are told now and go on reading.
     pub(super) fn release_readers(&mut self, call_id: &str) {
-        for (id, reply) in &mut self.tool_waiters {
+        for (id, reply, _) in &mut self.tool_waiters {
             if let (true, ToolReply::Connection { respond_to, .. }) = (id == call_id, reply) {
                 if let Some(tx) = respond_to.take() {
                     let _ = tx.send(Ok(()));
@@ -209,12 +209,16 @@ impl Actor {
             Err(_) => String::new(),
         };
         let waiters = std::mem::take(&mut self.tool_waiters);
-        for (id, reply) in waiters {
+        for (id, reply, repeat) in waiters {
             if !call_id.is_empty() && id != call_id {
-                self.tool_waiters.push((id, reply));
+                self.tool_waiters.push((id, reply, repeat));
                 continue;
             }
-            self.answer_tool(reply, ack.clone());
+            let ack = ack.clone().map(|a| ToolAck {
+                duplicate: a.duplicate || repeat,
+                ..a
+            });
+            self.answer_tool(reply, ack);
         }
     }
 

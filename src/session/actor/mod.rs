@@ -79,8 +79,9 @@ pub(crate) struct Actor {
     /// Server tool calls in flight; their outcomes come back here.
     tool_tasks: ToolTasks,
     /// Who waits for the ack of a tool call's resolution (the resolving frame, and repeats of
-    /// an approval whose call still runs), answered by the `ToolAck` effect.
-    tool_waiters: Vec<(String, ToolReply)>,
+    /// an approval whose call still runs: `true`, answered with `duplicate: true`), answered by
+    /// the `ToolAck` effect.
+    tool_waiters: Vec<(String, ToolReply, bool)>,
     last_activity: Instant,
     /// Which budget [`Budget`] counts this actor under; the other end of `unload` is kept there
     /// while the session is quiet, and told when the hub is over its budget.

@@ -227,12 +227,13 @@ impl Actor {
         match self.state.resolve(&call_id, how, record) {
             Err(e) => self.answer_tool(reply, Err(e)),
             Ok(Resolved::Duplicate(ack)) => self.answer_tool(reply, Ok(ack)),
+            // The same approval again while its tool runs: the same ack, as a duplicate.
             Ok(Resolved::Deferred) => {
-                self.tool_waiters.push((call_id.clone(), reply));
+                self.tool_waiters.push((call_id.clone(), reply, true));
                 self.release_readers(&call_id);
             }
             Ok(Resolved::New(how)) => {
-                self.tool_waiters.push((call_id.clone(), reply));
+                self.tool_waiters.push((call_id.clone(), reply, false));
                 self.state.commit_resolution(&call_id, how);
                 self.apply().await;
                 // An approval's ack waits for the tool; its reader does not.
