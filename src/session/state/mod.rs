@@ -330,7 +330,12 @@ impl SessionState {
         });
     }
 
-    fn write(&mut self, batch: WriteBatch) {
+    /// Queue a store write. The store files items under the batch's session record and
+    /// refuses a batch of items without one, so such a batch gets the current record here.
+    fn write(&mut self, mut batch: WriteBatch) {
+        if !batch.items.is_empty() && batch.session.is_none() {
+            batch.session = Some(self.record.clone());
+        }
         self.effects.push_back(Effect::Write(Box::new(batch)));
     }
 

@@ -164,9 +164,6 @@ impl SessionState {
                 let id = self.record.id.clone();
                 // Running: a crash brings it back `interrupted` (a streaming marker).
                 self.write(WriteBatch {
-                    // The store files items under the batch's record (without it the whole
-                    // batch was refused, so an approval was never stored).
-                    session: Some(self.record.clone()),
                     items: vec![StoredItem { ord, item }],
                     streaming_started: vec![(id.clone(), ord)],
                     calls: vec![(

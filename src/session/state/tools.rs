@@ -357,7 +357,6 @@ impl SessionState {
         }
         self.effects.extend(stops);
         self.write(WriteBatch {
-            session: Some(self.record.clone()),
             items: ended
                 .iter()
                 .map(|c| StoredItem {
