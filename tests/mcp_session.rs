@@ -37,6 +37,17 @@ async fn ask(t: &mut WsClient, s: &str, cmid: &str, text: &str) -> Value {
     ack
 }
 
+/// Send `text` (a `/tool` command for a gated tool) and read its run to the end; the id of
+/// the call it left awaiting approval.
+async fn awaiting_approval(t: &mut WsClient, s: &str, cmid: &str, text: &str) -> String {
+    let ack = ask(t, s, cmid, text).await;
+    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
+    end["pending_tool_calls"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("a call awaiting approval: {end}"))
+        .to_owned()
+}
+
 fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
     events
         .iter()
@@ -187,12 +198,8 @@ async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
         "{end}"
     );
 
-    let ack = ask(&mut t, &s, "m2", "/tool py__echo {\"text\": \"ship it\"}").await;
-    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
-    let call_id = end["pending_tool_calls"][0]
-        .as_str()
-        .expect("awaiting approval")
-        .to_owned();
+    let call_id =
+        awaiting_approval(&mut t, &s, "m2", "/tool py__echo {\"text\": \"ship it\"}").await;
     let mut other = hub.ws().await;
     other.join(&s).await;
     other
@@ -243,12 +250,7 @@ async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
     let s = hub.create_session().await;
     let mut t = hub.ws().await;
     t.join(&s).await;
-    let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
-    let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
-    let call_id = end["pending_tool_calls"][0]
-        .as_str()
-        .expect("awaiting approval")
-        .to_owned();
+    let call_id = awaiting_approval(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
     t.send(
         json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
         "ref": "a"}),
