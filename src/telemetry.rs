@@ -5,6 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::OnceLock;
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -35,6 +36,31 @@ pub struct TokenLabel {
     pub kind: String,
 }
 
+/// What the process's allocator holds, in bytes: `allocated` by the program, `resident` in
+/// physical memory (allocated plus the allocator's own free pages and metadata), `retained`
+/// as address space the allocator keeps without physical memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    pub allocated: u64,
+    pub resident: u64,
+    pub retained: u64,
+}
+
+static HEAP_STATS: OnceLock<fn() -> Option<HeapStats>> = OnceLock::new();
+
+/// The binary picks the allocator, so it says how to read it; call before [`Metrics::new`].
+/// Without it `/metrics` has no `sessionhub_heap_*` lines.
+pub fn set_heap_stats(read: fn() -> Option<HeapStats>) {
+    let _ = HEAP_STATS.set(read);
+}
+
+struct HeapGauges {
+    read: fn() -> Option<HeapStats>,
+    allocated: Gauge,
+    resident: Gauge,
+    retained: Gauge,
+}
+
 /// Every metric the hub exports. Cheap to update from any task (atomics inside).
 pub struct Metrics {
     registry: Registry,
@@ -49,6 +75,7 @@ pub struct Metrics {
     pub events_fanned_out: Counter,
     pub slow_consumer_closes: Counter,
     pub tokens: Family<TokenLabel, Counter>,
+    heap: Option<HeapGauges>,
 }
 
 impl Default for Metrics {
@@ -110,6 +137,30 @@ impl Metrics {
             slow_consumer_closes.clone(),
         );
         registry.register("tokens", "Upstream model tokens, by kind", tokens.clone());
+        let heap = HEAP_STATS.get().map(|&read| {
+            let g = HeapGauges {
+                read,
+                allocated: Gauge::default(),
+                resident: Gauge::default(),
+                retained: Gauge::default(),
+            };
+            registry.register(
+                "heap_allocated_bytes",
+                "Bytes the program has allocated, as the allocator counts them",
+                g.allocated.clone(),
+            );
+            registry.register(
+                "heap_resident_bytes",
+                "Bytes of physical memory the allocator holds (allocated, free pages, metadata)",
+                g.resident.clone(),
+            );
+            registry.register(
+                "heap_retained_bytes",
+                "Address space the allocator keeps without physical memory",
+                g.retained.clone(),
+            );
+            g
+        });
         Metrics {
             registry,
             connections,
@@ -121,6 +172,7 @@ impl Metrics {
             events_fanned_out,
             slow_consumer_closes,
             tokens,
+            heap,
         }
     }
 
@@ -155,6 +207,14 @@ impl Metrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
+        if let Some(h) = &self.heap {
+            if let Some(st) = (h.read)() {
+                let set = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
+                set(&h.allocated, st.allocated);
+                set(&h.resident, st.resident);
+                set(&h.retained, st.retained);
+            }
+        }
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out

@@ -10,6 +10,7 @@ mod support;
 mod architecture;
 mod config_bools;
 mod fuzz_regressions;
+mod heap_metrics;
 mod openapi;
 mod readme_config;
 mod standalone;
