@@ -165,7 +165,12 @@ pub async fn serve(
         .into_future(),
     );
     tracing::info!("open {}", page_url(bound));
+    let heap = tokio::spawn(telemetry::switch_heap_on_idle(
+        hub.metrics().clone(),
+        std::time::Duration::from_secs(1),
+    ));
     shutdown.await;
+    heap.abort();
     tracing::info!("shutting down");
     stopping.cancel();
     hub.shutdown().await;

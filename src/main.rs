@@ -8,53 +8,14 @@ use sessionhub::config::Config;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// How long jemalloc keeps freed pages before giving them back (its default is 10 s, and as
-/// much again for the "muzzy" stage). Measured with `loadgen memory --soak` (issue 15): after
-/// 3,000 sessions were created and unloaded, RSS 79 MB with jemalloc's defaults, 50 MB with
-/// these; a freed page is reused from the dirty pool for a second before it is returned.
-const DIRTY_DECAY_MS: isize = 1000;
-const MUZZY_DECAY_MS: isize = 0;
-
-fn main() -> anyhow::Result<()> {
-    let refused = tune_allocator();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(refused))
-}
-
-/// The decay times above, for every arena, unless the operator set jemalloc's own variable
-/// (`_RJEM_MALLOC_CONF`), which then wins. Before the runtime starts its threads. Returns
-/// what jemalloc refused, to be logged once tracing is up.
-fn tune_allocator() -> Vec<String> {
-    use tikv_jemalloc_ctl::{Access, AsName};
-    if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
-        return Vec::new();
-    }
-    // `arenas.*` is the default of arenas made from now on; `arena.4096.*` (MALLCTL_ARENAS_ALL)
-    // changes the ones that already exist.
-    let settings: [(&[u8], isize); 4] = [
-        (b"arenas.dirty_decay_ms\0", DIRTY_DECAY_MS),
-        (b"arenas.muzzy_decay_ms\0", MUZZY_DECAY_MS),
-        (b"arena.4096.dirty_decay_ms\0", DIRTY_DECAY_MS),
-        (b"arena.4096.muzzy_decay_ms\0", MUZZY_DECAY_MS),
-    ];
-    settings
-        .into_iter()
-        .filter_map(|(key, ms)| {
-            let key = key.name();
-            key.write(ms).err().map(|e| format!("{key}: {e}"))
-        })
-        .collect()
-}
-
-async fn run(allocator_refused: Vec<String>) -> anyhow::Result<()> {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
-    sessionhub::telemetry::set_heap_stats(heap_stats);
+    sessionhub::telemetry::set_heap_control(sessionhub::telemetry::HeapControl {
+        stats: heap_stats,
+        set_idle: heap_idle,
+    });
     sessionhub::telemetry::init(config.log_format);
-    for refused in allocator_refused {
-        tracing::warn!(%refused, "jemalloc refused a setting");
-    }
     let addr = config.addr;
     let hub = sessionhub::build_hub(config)?;
     hub.tools_ready().await;
@@ -72,6 +33,34 @@ fn heap_stats() -> Option<sessionhub::telemetry::HeapStats> {
         resident: stats::resident::read().ok()? as u64,
         retained: stats::retained::read().ok()? as u64,
     })
+}
+
+/// jemalloc keeps freed pages for 10 s by default ("dirty", for reuse without a page fault).
+/// While the hub is idle that only keeps RSS up after sessions were unloaded: measured with
+/// `loadgen memory --soak 120` (3,000 sessions created and unloaded), RSS 79 MB with the 10 s
+/// decay and 50-51 MB with freed pages returned quickly. Under load returning them costs CPU
+/// (an S4-shaped fan-out with a 1 s decay used ~4 % more CPU per delivery), so the hub asks for
+/// it only while no run streams. An operator's `_RJEM_MALLOC_CONF` is left alone.
+fn heap_idle(idle: bool) {
+    use tikv_jemalloc_ctl::{Access, AsName};
+    /// jemalloc's default, restored when a run starts.
+    const BUSY_DECAY_MS: isize = 10_000;
+    if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
+        return;
+    }
+    let ms: isize = if idle { 0 } else { BUSY_DECAY_MS };
+    // `arenas.dirty_decay_ms` is the default of arenas made later; each existing arena is set
+    // on its own (jemalloc has no "all arenas" form for decay times; arenas not yet made refuse
+    // it). Setting 0 purges what is already dirty.
+    let narenas = tikv_jemalloc_ctl::arenas::narenas::read().unwrap_or(0);
+    let keys = std::iter::once("arenas.dirty_decay_ms\0".to_owned())
+        .chain((0..narenas).map(|i| format!("arena.{i}.dirty_decay_ms\0")));
+    let set = keys
+        .filter(|key| key.as_bytes().name().write(ms).is_ok())
+        .count();
+    if set == 0 {
+        tracing::warn!(decay_ms = ms, "jemalloc refused every decay setting");
+    }
 }
 
 async fn shutdown_signal() {

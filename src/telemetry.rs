@@ -46,12 +46,42 @@ pub struct HeapStats {
     pub retained: u64,
 }
 
-static HEAP_STATS: OnceLock<fn() -> Option<HeapStats>> = OnceLock::new();
+/// The binary's allocator as the hub drives it: its counts for `/metrics`, and a switch
+/// between keeping freed pages for reuse (`idle == false`: a run is streaming) and giving them
+/// back to the system at once (`idle == true`).
+#[derive(Clone, Copy, Debug)]
+pub struct HeapControl {
+    pub stats: fn() -> Option<HeapStats>,
+    pub set_idle: fn(bool),
+}
 
-/// The binary picks the allocator, so it says how to read it; call before [`Metrics::new`].
-/// Without it `/metrics` has no `sessionhub_heap_*` lines.
-pub fn set_heap_stats(read: fn() -> Option<HeapStats>) {
-    let _ = HEAP_STATS.set(read);
+static HEAP_CONTROL: OnceLock<HeapControl> = OnceLock::new();
+
+/// The binary picks the allocator, so it says how to drive it; call before [`Metrics::new`].
+/// Without it `/metrics` has no `sessionhub_heap_*` lines and nothing is switched.
+pub fn set_heap_control(control: HeapControl) {
+    let _ = HEAP_CONTROL.set(control);
+}
+
+/// Follow `runs_active`: while no run streams, the allocator returns what is freed at once (so
+/// RSS falls soon after idle sessions are unloaded); while any does, it keeps freed pages for
+/// reuse (returning them costs page faults on the hot path). Checked every `period`; returns
+/// at once when no control was set.
+pub async fn switch_heap_on_idle(metrics: std::sync::Arc<Metrics>, period: std::time::Duration) {
+    let Some(control) = HEAP_CONTROL.get().copied() else {
+        return;
+    };
+    let mut idle = None;
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = metrics.runs_active.get() == 0;
+        if idle != Some(now) {
+            (control.set_idle)(now);
+            idle = Some(now);
+        }
+    }
 }
 
 struct HeapGauges {
@@ -137,9 +167,9 @@ impl Metrics {
             slow_consumer_closes.clone(),
         );
         registry.register("tokens", "Upstream model tokens, by kind", tokens.clone());
-        let heap = HEAP_STATS.get().map(|&read| {
+        let heap = HEAP_CONTROL.get().map(|control| {
             let g = HeapGauges {
-                read,
+                read: control.stats,
                 allocated: Gauge::default(),
                 resident: Gauge::default(),
                 retained: Gauge::default(),
@@ -218,5 +248,69 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    static SWITCHED: Mutex<Vec<bool>> = Mutex::new(Vec::new());
+
+    fn record(idle: bool) {
+        SWITCHED.lock().unwrap().push(idle);
+    }
+
+    fn counts() -> Option<HeapStats> {
+        Some(HeapStats {
+            allocated: 3,
+            resident: 5,
+            retained: 7,
+        })
+    }
+
+    /// Let the switch task see the clock move one period (the clock is paused: no real wait).
+    async fn one_period() {
+        tokio::time::sleep(Duration::from_millis(1001)).await;
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_heap_is_switched_when_runs_start_and_all_end_and_its_counts_are_exported() {
+        set_heap_control(HeapControl {
+            stats: counts,
+            set_idle: record,
+        });
+        let metrics = Arc::new(Metrics::new());
+        let task = tokio::spawn(switch_heap_on_idle(metrics.clone(), Duration::from_secs(1)));
+        one_period().await;
+        assert_eq!(*SWITCHED.lock().unwrap(), [true], "idle at start");
+        metrics.runs_active.inc();
+        metrics.runs_active.inc();
+        one_period().await;
+        metrics.runs_active.dec();
+        one_period().await;
+        assert_eq!(
+            *SWITCHED.lock().unwrap(),
+            [true, false],
+            "busy once a run streams, and still busy while one does"
+        );
+        metrics.runs_active.dec();
+        one_period().await;
+        one_period().await;
+        assert_eq!(*SWITCHED.lock().unwrap(), [true, false, true], "idle again");
+        task.abort();
+        let text = metrics.render();
+        for line in [
+            "sessionhub_heap_allocated_bytes 3",
+            "sessionhub_heap_resident_bytes 5",
+            "sessionhub_heap_retained_bytes 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in {text}");
+        }
     }
 }
