@@ -30,6 +30,8 @@ fn heap_stats() -> Option<sessionhub::telemetry::HeapStats> {
     epoch::advance().ok()?;
     Some(sessionhub::telemetry::HeapStats {
         allocated: stats::allocated::read().ok()? as u64,
+        active: stats::active::read().ok()? as u64,
+        metadata: stats::metadata::read().ok()? as u64,
         resident: stats::resident::read().ok()? as u64,
         retained: stats::retained::read().ok()? as u64,
     })

@@ -36,15 +36,49 @@ pub struct TokenLabel {
     pub kind: String,
 }
 
-/// What the process's allocator holds, in bytes: `allocated` by the program, `resident` in
-/// physical memory (allocated plus the allocator's own free pages and metadata), `retained`
-/// as address space the allocator keeps without physical memory.
+/// What the process's allocator holds, in bytes (jemalloc's `stats.*`): `allocated` by the
+/// program; `active` in pages holding allocations (allocated plus the free slots of partly used
+/// pages); `metadata` for the allocator's own bookkeeping; `resident` in physical memory
+/// (active, metadata, and free pages not yet returned); `retained` as address space kept
+/// without physical memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
     pub allocated: u64,
+    pub active: u64,
+    pub metadata: u64,
     pub resident: u64,
     pub retained: u64,
 }
+
+/// The `sessionhub_heap_*` gauges: name, help, which count.
+type HeapField = fn(&HeapStats) -> u64;
+const HEAP_GAUGES: [(&str, &str, HeapField); 5] = [
+    (
+        "heap_allocated_bytes",
+        "Bytes the program has allocated, as the allocator counts them",
+        |s| s.allocated,
+    ),
+    (
+        "heap_active_bytes",
+        "Bytes in the allocator's pages that hold allocations (allocated plus free slots in them)",
+        |s| s.active,
+    ),
+    (
+        "heap_metadata_bytes",
+        "Bytes of the allocator's own bookkeeping",
+        |s| s.metadata,
+    ),
+    (
+        "heap_resident_bytes",
+        "Bytes of physical memory the allocator holds (active, metadata, free pages kept)",
+        |s| s.resident,
+    ),
+    (
+        "heap_retained_bytes",
+        "Address space the allocator keeps without physical memory",
+        |s| s.retained,
+    ),
+];
 
 /// The binary's allocator as the hub drives it: its counts for `/metrics`, and a switch
 /// between keeping freed pages for reuse (`idle == false`: a run is streaming) and giving them
@@ -86,9 +120,7 @@ pub async fn switch_heap_on_idle(metrics: std::sync::Arc<Metrics>, period: std::
 
 struct HeapGauges {
     read: fn() -> Option<HeapStats>,
-    allocated: Gauge,
-    resident: Gauge,
-    retained: Gauge,
+    gauges: Vec<(HeapField, Gauge)>,
 }
 
 /// Every metric the hub exports. Cheap to update from any task (atomics inside).
@@ -167,29 +199,16 @@ impl Metrics {
             slow_consumer_closes.clone(),
         );
         registry.register("tokens", "Upstream model tokens, by kind", tokens.clone());
-        let heap = HEAP_CONTROL.get().map(|control| {
-            let g = HeapGauges {
-                read: control.stats,
-                allocated: Gauge::default(),
-                resident: Gauge::default(),
-                retained: Gauge::default(),
-            };
-            registry.register(
-                "heap_allocated_bytes",
-                "Bytes the program has allocated, as the allocator counts them",
-                g.allocated.clone(),
-            );
-            registry.register(
-                "heap_resident_bytes",
-                "Bytes of physical memory the allocator holds (allocated, free pages, metadata)",
-                g.resident.clone(),
-            );
-            registry.register(
-                "heap_retained_bytes",
-                "Address space the allocator keeps without physical memory",
-                g.retained.clone(),
-            );
-            g
+        let heap = HEAP_CONTROL.get().map(|control| HeapGauges {
+            read: control.stats,
+            gauges: HEAP_GAUGES
+                .iter()
+                .map(|&(name, help, field)| {
+                    let g = Gauge::default();
+                    registry.register(name, help, g.clone());
+                    (field, g)
+                })
+                .collect(),
         });
         Metrics {
             registry,
@@ -239,10 +258,9 @@ impl Metrics {
     pub fn render(&self) -> String {
         if let Some(h) = &self.heap {
             if let Some(st) = (h.read)() {
-                let set = |g: &Gauge, v: u64| g.set(i64::try_from(v).unwrap_or(i64::MAX));
-                set(&h.allocated, st.allocated);
-                set(&h.resident, st.resident);
-                set(&h.retained, st.retained);
+                for (field, g) in &h.gauges {
+                    g.set(i64::try_from(field(&st)).unwrap_or(i64::MAX));
+                }
             }
         }
         let mut out = String::new();
@@ -266,6 +284,8 @@ mod tests {
     fn counts() -> Option<HeapStats> {
         Some(HeapStats {
             allocated: 3,
+            active: 4,
+            metadata: 1,
             resident: 5,
             retained: 7,
         })
@@ -307,6 +327,8 @@ mod tests {
         let text = metrics.render();
         for line in [
             "sessionhub_heap_allocated_bytes 3",
+            "sessionhub_heap_active_bytes 4",
+            "sessionhub_heap_metadata_bytes 1",
             "sessionhub_heap_resident_bytes 5",
             "sessionhub_heap_retained_bytes 7",
         ] {

@@ -26,7 +26,13 @@ async fn the_binary_exports_its_allocators_counts() {
     let text = metrics(hub.url("/metrics")).await;
     let allocated = gauge(&text, "sessionhub_heap_allocated_bytes").expect("allocated line");
     let resident = gauge(&text, "sessionhub_heap_resident_bytes").expect("resident line");
+    let active = gauge(&text, "sessionhub_heap_active_bytes").expect("active line");
+    assert!(gauge(&text, "sessionhub_heap_metadata_bytes").is_some());
     assert!(gauge(&text, "sessionhub_heap_retained_bytes").is_some());
+    assert!(
+        active >= allocated && resident >= active,
+        "allocated {allocated} <= active {active} <= resident {resident}"
+    );
     assert!(
         allocated > 1 << 20,
         "a started hub has allocated more than 1 MiB: {allocated}"
