@@ -291,9 +291,9 @@ mod tests {
         })
     }
 
-    /// Let the switch task see the clock move one period (the clock is paused: no real wait).
+    /// Move the paused clock one period on and let the switch task run (no real wait).
     async fn one_period() {
-        tokio::time::sleep(Duration::from_millis(1001)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
         for _ in 0..4 {
             tokio::task::yield_now().await;
         }
