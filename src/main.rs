@@ -11,9 +11,14 @@ static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
+    // An operator's own jemalloc settings are left alone.
+    let set_idle: fn(bool) = match std::env::var_os("_RJEM_MALLOC_CONF") {
+        Some(_) => |_| {},
+        None => heap_idle,
+    };
     sessionhub::telemetry::set_heap_control(sessionhub::telemetry::HeapControl {
         stats: heap_stats,
-        set_idle: heap_idle,
+        set_idle,
     });
     sessionhub::telemetry::init(config.log_format);
     let addr = config.addr;
@@ -42,14 +47,11 @@ fn heap_stats() -> Option<sessionhub::telemetry::HeapStats> {
 /// `loadgen memory --soak 120` (3,000 sessions created and unloaded), RSS 79 MB with the 10 s
 /// decay and 50-51 MB with freed pages returned quickly. Under load returning them costs CPU
 /// (an S4-shaped fan-out with a 1 s decay used ~4 % more CPU per delivery), so the hub asks for
-/// it only while no run streams. An operator's `_RJEM_MALLOC_CONF` is left alone.
+/// it only while no run streams.
 fn heap_idle(idle: bool) {
     use tikv_jemalloc_ctl::{Access, AsName};
     /// jemalloc's default, restored when a run starts.
     const BUSY_DECAY_MS: isize = 10_000;
-    if std::env::var_os("_RJEM_MALLOC_CONF").is_some() {
-        return;
-    }
     let ms: isize = if idle { 0 } else { BUSY_DECAY_MS };
     // `arenas.dirty_decay_ms` is the default of arenas made later; each existing arena is set
     // on its own (jemalloc has no "all arenas" form for decay times; arenas not yet made refuse

@@ -192,8 +192,12 @@ impl Actor {
     /// The frames resolving `call_id` whose ack is still to come (an approved tool is running)
     /// are accepted: their connections' readers are told now and go on reading.
     pub(super) fn release_readers(&mut self, call_id: &str) {
-        for (id, reply, _) in &mut self.tool_waiters {
-            if let (true, ToolReply::Connection { respond_to, .. }) = (id == call_id, reply) {
+        for (_, reply, _) in self
+            .tool_waiters
+            .iter_mut()
+            .filter(|(id, ..)| id == call_id)
+        {
+            if let ToolReply::Connection { respond_to, .. } = reply {
                 if let Some(tx) = respond_to.take() {
                     let _ = tx.send(Ok(()));
                 }

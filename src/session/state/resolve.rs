@@ -116,6 +116,17 @@ impl SessionState {
         }
     }
 
+    /// Queue the ack of `call_id`'s resolution, naming the next event (its `tool.result`).
+    pub(super) fn ack_next_result(&mut self, call_id: &str) {
+        self.effects.push_back(Effect::ToolAck(ToolAck {
+            session: self.record.id.clone(),
+            call_id: call_id.to_owned(),
+            epoch: self.record.epoch.clone(),
+            seq: self.record.head_seq + 1,
+            duplicate: false,
+        }));
+    }
+
     /// Whether the approved call `call_id` is running now.
     fn is_running(&self, call_id: &str) -> bool {
         self.waiting
@@ -229,13 +240,7 @@ impl SessionState {
         });
         self.effects.push_back(Effect::Barrier);
         // On the resolving connection the ack goes just before the `tool.result` it names.
-        self.effects.push_back(Effect::ToolAck(ToolAck {
-            session: id,
-            call_id,
-            epoch,
-            seq,
-            duplicate: false,
-        }));
+        self.ack_next_result(&call_id);
         self.emit(EventBody::ToolResult { run_id, item });
         self.maybe_continue();
     }

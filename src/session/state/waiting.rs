@@ -5,7 +5,7 @@
 use super::run::{Next, Outcome};
 use super::{Call, Effect, PendingRun, SessionState, Waiting};
 use crate::domain::{new_id, Item, ItemStatus, ToolSpec};
-use crate::session::event::{EventBody, ToolAck};
+use crate::session::event::EventBody;
 use crate::store::{CallRecord, Resolution, StoredItem, WriteBatch};
 
 /// The digest a call resolved by cancellation keeps (any later result differs from it).
@@ -79,13 +79,7 @@ impl SessionState {
             if running.contains(call_id) {
                 // A running call was approved, and its approval's ack waits for the call's
                 // result: this `tool.result` is it.
-                self.effects.push_back(Effect::ToolAck(ToolAck {
-                    session: self.record.id.clone(),
-                    call_id: call_id.clone(),
-                    epoch: self.record.epoch.clone(),
-                    seq: self.record.head_seq + 1,
-                    duplicate: false,
-                }));
+                self.ack_next_result(call_id);
             }
             self.emit(EventBody::ToolResult {
                 run_id: run_id.clone(),
