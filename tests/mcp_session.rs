@@ -26,15 +26,33 @@ async fn hub_with(
 }
 
 async fn ask(t: &mut WsClient, s: &str, cmid: &str, text: &str) -> Value {
-    t.send(json!({"type": "send", "session": s, "client_msg_id": cmid, "text": text, "ref": cmid}))
-        .await;
-    let ack = t
-        .recv_until(|v| v["type"] == "ack" || v["type"] == "error")
-        .await
-        .pop()
-        .unwrap();
+    let ack = t.say(s, cmid, text).await;
     assert_eq!(ack["type"], "ack", "{ack}");
     ack
+}
+
+/// A hub whose MCP tool `gated` needs a person's approval and whose tools may take
+/// `timeout_ms`, with one session and a tab on it.
+async fn gated_hub(
+    server: &harness::PyServer,
+    timeout_ms: u64,
+    gated: &str,
+) -> (TestHub, String, WsClient) {
+    let hub = hub_with(server, |c| {
+        c.tools.tool_timeout_ms = timeout_ms;
+        c.tools.tool_approval = vec![gated.into()];
+    })
+    .await;
+    let s = hub.create_session().await;
+    let mut t = hub.ws().await;
+    t.join(&s).await;
+    (hub, s, t)
+}
+
+/// A `tool_approval` frame approving `call_id` as it was asked.
+fn approval(s: &str, call_id: &str, reply_ref: &str) -> Value {
+    json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
+        "ref": reply_ref})
 }
 
 /// Send `text` (a `/tool` command for a gated tool) and read its run to the end; the id of
@@ -180,14 +198,7 @@ async fn cancelling_a_run_mid_call_cancels_the_request_at_the_mcp_server() {
 #[tokio::test]
 async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
     let server = harness::PyServer::start(0, None).await;
-    let hub = hub_with(&server, |c| {
-        c.tools.tool_timeout_ms = 300;
-        c.tools.tool_approval = vec!["py__echo".into()];
-    })
-    .await;
-    let s = hub.create_session().await;
-    let mut t = hub.ws().await;
-    t.join(&s).await;
+    let (hub, s, mut t) = gated_hub(&server, 300, "py__echo").await;
     let ack = ask(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
     let end = t.until_run_end(ack["run_id"].as_str().unwrap()).await;
     assert!(
@@ -202,12 +213,9 @@ async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
         awaiting_approval(&mut t, &s, "m2", "/tool py__echo {\"text\": \"ship it\"}").await;
     let mut other = hub.ws().await;
     other.join(&s).await;
-    other
-        .send(
-            json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
-        "arguments": "{\"text\": \"shipped\"}", "ref": "a"}),
-        )
-        .await;
+    let mut approve = approval(&s, &call_id, "a");
+    approve["arguments"] = json!("{\"text\": \"shipped\"}");
+    other.send(approve).await;
     let frames = other
         .recv_until(|v| v["type"] == "tool.result" || v["type"] == "error")
         .await;
@@ -242,20 +250,9 @@ async fn a_slow_tool_times_out_and_a_gated_tool_waits_for_its_approval() {
 #[tokio::test]
 async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
     let server = harness::PyServer::start(0, None).await;
-    let hub = hub_with(&server, |c| {
-        c.tools.tool_timeout_ms = 60_000;
-        c.tools.tool_approval = vec!["py__sleep".into()];
-    })
-    .await;
-    let s = hub.create_session().await;
-    let mut t = hub.ws().await;
-    t.join(&s).await;
+    let (_hub, s, mut t) = gated_hub(&server, 60_000, "py__sleep").await;
     let call_id = awaiting_approval(&mut t, &s, "m1", "/tool py__sleep {\"seconds\": 30}").await;
-    t.send(
-        json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
-        "ref": "a"}),
-    )
-    .await;
+    t.send(approval(&s, &call_id, "a")).await;
     // The tool sleeps 30 s; the next frame is read and answered now (the reply comes within
     // the client's 10 s frame timeout, or the test fails).
     t.send(json!({"type": "ping", "ref": "p"})).await;
@@ -266,11 +263,7 @@ async fn the_approving_tab_keeps_reading_while_the_approved_tool_runs() {
         .unwrap();
     assert_eq!(pong["type"], "pong", "{pong}");
     // The same approval again while the tool runs: taken too, answered with the same ack.
-    t.send(
-        json!({"type": "tool_approval", "session": s, "call_id": call_id, "approved": true,
-        "ref": "a2"}),
-    )
-    .await;
+    t.send(approval(&s, &call_id, "a2")).await;
     t.send(json!({"type": "cancel", "session": s, "ref": "c"}))
         .await;
     let frames = t

@@ -1,6 +1,9 @@
 //! Tool calls, continued: approvals, the round limit, cancel, unknown tools and recovery.
 
-use super::tools::{call, event_item, page_tool, record_of, resolve, result, send_with_tools};
+use super::tools::{
+    awaiting_deploy, call, called_item, event_item, mixed_turn, page_tool, record_of, resolve,
+    result, send_with_tools,
+};
 use super::*;
 use crate::session::state::{Resolve, Resolved};
 use crate::tools::ToolOutcome;
@@ -60,10 +63,7 @@ fn an_approved_call_runs_and_its_ack_waits_for_its_result_a_denied_one_never_run
     assert!(shape(&effects).contains(&"tool_ack".to_owned()));
 
     let mut s = state();
-    send(&mut s, "c1", "ship it", None);
-    call(&mut s, "call_d", "deploy");
-    s.on_finished(FinishReason::ToolCalls, TOOLS);
-    let rec = record_of(&drain(&mut s), "call_d");
+    let rec = awaiting_deploy(&mut s);
     let deny = Resolve::Approval {
         approved: false,
         arguments: None,
@@ -254,11 +254,7 @@ fn waiting_calls_come_back_after_a_restart_and_can_be_resolved() {
 #[test]
 fn a_client_call_of_a_turn_whose_server_call_still_runs_survives_a_crash() {
     let mut s = state();
-    send_with_tools(&mut s, "c1");
-    call(&mut s, "call_s", "search");
-    call(&mut s, "call_1", "get_page");
-    s.on_finished(FinishReason::ToolCalls, TOOLS);
-    let effects = drain(&mut s);
+    let effects = mixed_turn(&mut s, "call_1");
     // The server call runs; the client call waits. The record written now names the calls.
     assert!(shape(&effects).contains(&"call:search".to_owned()));
     let written = effects
@@ -270,23 +266,10 @@ fn a_client_call_of_a_turn_whose_server_call_still_runs_survives_a_crash() {
         })
         .expect("the session record is written with the turn's calls");
     assert!(written.waiting.is_some(), "{written:?}");
-    let called = |id: &str| {
-        effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Emit(ev) => match &ev.body {
-                    EventBody::ToolCalled { item, .. }
-                        if item.call.as_ref().unwrap().call_id == id =>
-                    {
-                        Some(item.clone())
-                    }
-                    _ => None,
-                },
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("no tool.called for {id}"))
-    };
-    let (client, server) = (called("call_1"), called("call_s"));
+    let (client, server) = (
+        called_item(&effects, "call_1"),
+        called_item(&effects, "call_s"),
+    );
     let (rec_1, rec_s) = (record_of(&effects, "call_1"), record_of(&effects, "call_s"));
     // kill -9 now: the server call comes back interrupted, the client call is still pending.
     let mut s = SessionState::load(written, GENERATION + 1, rules());
@@ -314,10 +297,7 @@ fn a_client_call_of_a_turn_whose_server_call_still_runs_survives_a_crash() {
 #[test]
 fn cancelling_an_approved_running_call_acks_the_approval_with_its_cancelled_result() {
     let mut s = state();
-    send(&mut s, "c1", "ship it", None);
-    call(&mut s, "call_d", "deploy");
-    s.on_finished(FinishReason::ToolCalls, TOOLS);
-    let rec = record_of(&drain(&mut s), "call_d");
+    let rec = awaiting_deploy(&mut s);
     let approve = Resolve::Approval {
         approved: true,
         arguments: None,

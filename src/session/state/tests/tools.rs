@@ -50,6 +50,41 @@ pub(super) fn record_of(effects: &[Effect], call_id: &str) -> Option<CallRecord>
     })
 }
 
+/// A run that called the approval-gated `deploy` (`call_d`) and ended awaiting approval; the
+/// call's record.
+pub(super) fn awaiting_deploy(s: &mut SessionState) -> Option<CallRecord> {
+    send(s, "c1", "ship it", None);
+    call(s, "call_d", "deploy");
+    s.on_finished(FinishReason::ToolCalls, TOOLS);
+    record_of(&drain(s), "call_d")
+}
+
+/// A turn that calls the server tool `search` (`call_s`) and the client tool `get_page`
+/// (`call_id`); the effects of its end.
+pub(super) fn mixed_turn(s: &mut SessionState, call_id: &str) -> Vec<Effect> {
+    send_with_tools(s, "c1");
+    call(s, "call_s", "search");
+    call(s, call_id, "get_page");
+    s.on_finished(FinishReason::ToolCalls, TOOLS);
+    drain(s)
+}
+
+/// The item of the `tool.called` event for `call_id`.
+pub(super) fn called_item(effects: &[Effect], call_id: &str) -> Item {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Emit(ev) => match &ev.body {
+                EventBody::ToolCalled { item, .. } => Some(item),
+                _ => None,
+            },
+            _ => None,
+        })
+        .find(|item| item.call.as_ref().is_some_and(|c| c.call_id == call_id))
+        .cloned()
+        .unwrap_or_else(|| panic!("no tool.called for {call_id}"))
+}
+
 pub(crate) fn event_item(effects: &[Effect], kind: &str) -> Item {
     effects
         .iter()
@@ -259,11 +294,7 @@ fn server_calls_run_inside_the_run_and_their_results_go_back_to_the_model() {
 #[test]
 fn a_turn_with_server_and_client_calls_runs_one_and_ends_pending_on_the_other() {
     let mut s = state();
-    send_with_tools(&mut s, "c1");
-    call(&mut s, "call_s", "search");
-    call(&mut s, "call_c", "get_page");
-    s.on_finished(FinishReason::ToolCalls, TOOLS);
-    let effects = drain(&mut s);
+    let effects = mixed_turn(&mut s, "call_c");
     assert_eq!(
         kinds(&effects),
         vec!["tool.called", "tool.called", "item.completed"]
